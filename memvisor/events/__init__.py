@@ -1,0 +1,74 @@
+"""Events and the log: the vocabulary of everything that happens to an agent.
+
+Every event is a frozen msgspec Struct in one tagged union, :data:`Event`. An
+agent's log is the sequence of its events (``seq`` 1, 2, 3 … with no gaps) and
+the single source of truth; everything else is a projection of it.
+"""
+
+from .._util import fixup_module_metadata as _fixup
+from ._codec import decode_event as decode_event
+from ._codec import encode_event as encode_event
+from ._codec import event_type as event_type
+from ._log import Durability as Durability
+from ._log import EventLog as EventLog
+from ._log import LogStatistics as LogStatistics
+from ._log import MemoryEventLog as MemoryEventLog
+from ._sqlite import SqliteEventLog as SqliteEventLog
+from ._sqlite import open_sqlite_log as open_sqlite_log
+from ._types import AgentCreated as AgentCreated
+from ._types import AgentMessage as AgentMessage
+from ._types import AssistantMessage as AssistantMessage
+from ._types import BlockSpec as BlockSpec
+from ._types import ContextCompacted as ContextCompacted
+from ._types import CoreMemoryEdited as CoreMemoryEdited
+from ._types import ErrorEvent as ErrorEvent
+from ._types import Event as Event
+from ._types import ExternalEvent as ExternalEvent
+from ._types import LLMResponded as LLMResponded
+from ._types import MemoryPressure as MemoryPressure
+from ._types import SourceAttached as SourceAttached
+from ._types import StepLimited as StepLimited
+from ._types import TimerCancelled as TimerCancelled
+from ._types import TimerFired as TimerFired
+from ._types import TimerSet as TimerSet
+from ._types import TokenUsage as TokenUsage
+from ._types import ToolCall as ToolCall
+from ._types import ToolCalled as ToolCalled
+from ._types import ToolReturned as ToolReturned
+from ._types import UserMessage as UserMessage
+
+__all__ = [
+    "AgentCreated",
+    "AgentMessage",
+    "AssistantMessage",
+    "BlockSpec",
+    "ContextCompacted",
+    "CoreMemoryEdited",
+    "Durability",
+    "ErrorEvent",
+    "Event",
+    "EventLog",
+    "ExternalEvent",
+    "LLMResponded",
+    "LogStatistics",
+    "MemoryEventLog",
+    "MemoryPressure",
+    "SourceAttached",
+    "SqliteEventLog",
+    "StepLimited",
+    "TimerCancelled",
+    "TimerFired",
+    "TimerSet",
+    "TokenUsage",
+    "ToolCall",
+    "ToolCalled",
+    "ToolReturned",
+    "UserMessage",
+    "decode_event",
+    "encode_event",
+    "event_type",
+    "open_sqlite_log",
+]
+
+_fixup(__name__, globals())
+del _fixup

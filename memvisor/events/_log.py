@@ -1,0 +1,151 @@
+"""The log seam: what every event store does, and the in-memory one.
+
+An agent's log is append-only. Appends carry the sequence numbers they claim; a
+store accepts them only if they continue the agent's sequence exactly, so two
+writers can never interleave (the loser gets :class:`ConflictError`). This is
+optimistic concurrency: the same rule works for SQLite here and for a
+distributed log whose appends carry an expected last sequence.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import anyio
+import msgspec
+
+from .._exceptions import ConflictError, UsageError
+from ._types import Event
+
+__all__ = ["Durability", "EventLog", "LogStatistics", "MemoryEventLog", "check_append"]
+
+Durability = Literal["full", "normal"]
+"""``"full"``: an append returns once it survives power loss (fsync per commit).
+``"normal"``: it survives the process dying; the last commits may be lost on power loss."""
+
+
+class LogStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters of a log since it was opened."""
+
+    appends: int
+    """Calls to ``append`` that succeeded."""
+    events: int
+    """Events written by them."""
+    commits: int
+    """Transactions committed (group commit makes this smaller than ``appends``)."""
+
+
+class EventLog(Protocol):
+    """Where events live. Implementations: SQLite (:func:`open_sqlite_log`), memory."""
+
+    async def append(self, events: Sequence[Event]) -> None:
+        """Append one agent's events atomically, once they are durable.
+
+        ``events`` must all belong to one agent and carry ``seq`` values that
+        continue its log without a gap.
+
+        Raises:
+            ConflictError: the first ``seq`` is not the agent's next one.
+            UsageError: the events mix agents or their ``seq`` values have gaps.
+        """
+        ...
+
+    async def read(
+        self, agent: str, *, start: int = 1, stop: int | None = None, limit: int | None = None
+    ) -> list[Event]:
+        """Events of ``agent`` with ``start <= seq < stop``, in order (at most ``limit``)."""
+        ...
+
+    async def tail(self, agent: str, n: int) -> list[Event]:
+        """The last ``n`` events of ``agent``, in order."""
+        ...
+
+    async def last_seq(self, agent: str) -> int:
+        """The highest ``seq`` of ``agent``, 0 if it has no events."""
+        ...
+
+    async def agents(self) -> list[str]:
+        """Names of every agent with at least one event, sorted."""
+        ...
+
+    def statistics(self) -> LogStatistics:
+        """Counters since the log was opened."""
+        ...
+
+
+def check_append(events: Sequence[Event], last_seq: int) -> None:
+    """Validate an append against the agent's current last ``seq``.
+
+    Raises:
+        UsageError: mixed agents or a gap inside the batch.
+        ConflictError: the batch does not start at ``last_seq + 1``.
+    """
+    agent = events[0].agent
+    for prev, event in itertools.pairwise(events):
+        if event.agent != agent:
+            raise UsageError(
+                f"one append holds one agent's events, got {agent!r} and {event.agent!r}"
+            )
+        if event.seq != prev.seq + 1:
+            raise UsageError(
+                f"seq values in one append must be consecutive, got {prev.seq} then {event.seq}",
+                actor_id=agent,
+            )
+    if events[0].seq != last_seq + 1:
+        raise ConflictError(
+            f"append starts at seq {events[0].seq} but the log's next seq is {last_seq + 1}"
+            " (another writer appended, or the writer's state is stale)",
+            actor_id=agent,
+            seq=events[0].seq,
+        )
+
+
+class MemoryEventLog:
+    """An :class:`EventLog` held in memory: for tests and simulations.
+
+    It checks appends exactly like the durable stores, so code that passes its
+    tests against this log keeps its sequence discipline on disk.
+    """
+
+    def __init__(self) -> None:
+        self._logs: dict[str, list[Event]] = {}
+        self._appends = 0
+        self._events = 0
+
+    async def append(self, events: Sequence[Event]) -> None:
+        await anyio.lowlevel.checkpoint()
+        if not events:
+            return
+        log = self._logs.setdefault(events[0].agent, [])
+        check_append(events, len(log))
+        log.extend(events)
+        self._appends += 1
+        self._events += len(events)
+
+    async def read(
+        self, agent: str, *, start: int = 1, stop: int | None = None, limit: int | None = None
+    ) -> list[Event]:
+        await anyio.lowlevel.checkpoint()
+        log = self._logs.get(agent, [])
+        first = max(start, 1) - 1
+        last = len(log) if stop is None else max(first, min(stop - 1, len(log)))
+        if limit is not None:
+            last = min(last, first + max(limit, 0))
+        return log[first:last]
+
+    async def tail(self, agent: str, n: int) -> list[Event]:
+        await anyio.lowlevel.checkpoint()
+        return self._logs.get(agent, [])[-n:] if n > 0 else []
+
+    async def last_seq(self, agent: str) -> int:
+        await anyio.lowlevel.checkpoint()
+        return len(self._logs.get(agent, ()))
+
+    async def agents(self) -> list[str]:
+        await anyio.lowlevel.checkpoint()
+        return sorted(name for name, log in self._logs.items() if log)
+
+    def statistics(self) -> LogStatistics:
+        return LogStatistics(appends=self._appends, events=self._events, commits=self._appends)

@@ -1,0 +1,430 @@
+"""The embedded log: one SQLite database in WAL mode, with group commit.
+
+```
+ agent tasks                  writer task (event loop)          worker thread
+ ───────────                  ────────────────────────          ─────────────
+ append(events) ─┐ check seq,
+ append(events) ─┼─ encode, ──► pending batch ──swap──► write_batch(batch) ──► BEGIN
+ append(events) ─┘ enqueue        (wake writer)                            INSERT …
+      ▲                                                                    COMMIT (fsync)
+      └──────────── batch.done ◄───────────────────── returns ◄────────────────┘
+```
+
+While one batch commits, new appends collect in the next one, so appends that
+arrive together share one transaction and one fsync, and each append returns
+only once its transaction is durable.
+
+Invariants:
+
+* ``(stream, seq)`` is unique: a second writer claiming a seq collides and gets
+  :class:`ConflictError`; only its own append fails, never its batch mates.
+* Rows are stored in arrival order (``id``), with the per-agent order in an
+  index: a commit of many agents' events then dirties a few pages, not one page
+  per agent, which is what makes group commit pay.
+* Every stored frame carries a CRC (see ``_codec``); a damaged one is reported as
+  :class:`CorruptLogError` with its agent and seq, never skipped.
+* A file that is not a memvisor log is refused and left byte-for-byte untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar, TypeVarTuple, Unpack
+
+import anyio
+
+from .._exceptions import (
+    ConflictError,
+    CorruptLogError,
+    EventDecodeError,
+    ForeignFileError,
+    LogError,
+    UsageError,
+)
+from ._codec import decode_event, encode_event, event_type
+from ._log import Durability, LogStatistics, check_append
+from ._types import Event
+
+__all__ = ["SqliteEventLog", "open_sqlite_log"]
+
+APPLICATION_ID = 0x6D766C67  # "mvlg"
+SCHEMA_VERSION = 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = """
+CREATE TABLE streams (
+    id    INTEGER PRIMARY KEY,
+    name  TEXT NOT NULL UNIQUE
+);
+CREATE TABLE events (
+    id      INTEGER PRIMARY KEY,
+    stream  INTEGER NOT NULL REFERENCES streams(id),
+    seq     INTEGER NOT NULL,
+    type    TEXT NOT NULL,
+    at      REAL NOT NULL,
+    body    BLOB NOT NULL,
+    UNIQUE (stream, seq)
+);
+"""
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+_COLS = 5  # agent, seq, type, at, frame: the parameters of one row
+_ROWS_PER_INSERT = 2000  # 10,000 parameters, well under SQLite's 32,766 limit
+_Span = tuple[str, int, int]  # agent, index of its first row in the batch, row count
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_sql(n: int) -> str:
+    values = ",".join(["(?,?,?,?,?)"] * n)
+    return (
+        "INSERT INTO events(stream, seq, type, at, body)"
+        " SELECT (SELECT id FROM streams WHERE name = v.column1),"
+        f" v.column2, v.column3, v.column4, v.column5 FROM (VALUES {values}) AS v"
+    )
+
+
+class _Store:
+    """Synchronous SQLite access; every method runs in a worker thread.
+
+    Holds two connections: one for the writer, one for readers (WAL lets readers
+    see committed data without blocking the writer).
+    """
+
+    def __init__(self, path: Path, durability: Durability) -> None:
+        self.path = path
+        _refuse_foreign_file(path)
+        try:
+            self._w = self._connect(durability)
+            self._init_schema()
+            self._r = self._connect(durability)
+        except sqlite3.DatabaseError as exc:
+            raise CorruptLogError(
+                f"{path} cannot be opened as a memvisor log ({exc}); it was not modified"
+            ) from None
+
+    def _connect(self, durability: Durability) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={durability.upper()}")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    def _init_schema(self) -> None:
+        conn = self._w
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id == APPLICATION_ID:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ForeignFileError(
+                    f"{self.path} was written by a newer memvisor (log schema {version},"
+                    f" this one knows {SCHEMA_VERSION}); upgrade memvisor to open it"
+                )
+            return
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != 0 or tables:
+            raise ForeignFileError(
+                f"{self.path} is an SQLite database of another program, not a memvisor log;"
+                " refusing to touch it (choose another --home)"
+            )
+        # One transaction: a crash mid-way leaves an empty file, never a half-made log.
+        conn.executescript(
+            f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id={APPLICATION_ID};"
+            f" PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+        )
+
+    def close(self) -> None:
+        self._r.close()
+        self._w.close()
+
+    # --- writes (writer connection) ----------------------------------------------
+    #
+    # The rows arrive already flattened into SQL parameters, and each chunk is one
+    # multi-row INSERT: the sqlite3 module drops and retakes the GIL around every
+    # statement step, and retaking it while the event loop is busy can cost a
+    # whole switch interval, so Python work in this thread is kept to a minimum.
+
+    def write_batch(
+        self, params: list[object], spans: Sequence[_Span], new_streams: Sequence[str]
+    ) -> list[LogError | None]:
+        """Commit every append of a batch in one transaction.
+
+        Returns one entry per span: ``None`` if it is durable, else its error. A
+        conflicting append fails alone: the others are retried without it.
+        """
+        try:
+            self._transaction(lambda: self._insert(params, new_streams))
+        except sqlite3.IntegrityError:
+            return [self._write_alone(params, span) for span in spans]
+        except sqlite3.Error as exc:
+            return [LogError(f"could not write to {self.path}: {exc}")] * len(spans)
+        return [None] * len(spans)
+
+    def _write_alone(self, params: list[object], span: _Span) -> LogError | None:
+        agent, first, count = span
+        mine = params[first * _COLS : (first + count) * _COLS]
+        try:
+            self._transaction(lambda: self._insert(mine, (agent,)))
+        except sqlite3.IntegrityError:
+            return ConflictError(
+                "another writer appended this seq first",
+                actor_id=agent,
+                seq=int(mine[1]),  # type: ignore[call-overload]
+            )
+        except sqlite3.Error as exc:
+            return LogError(f"could not write to {self.path}: {exc}", actor_id=agent)
+        return None
+
+    def _insert(self, params: list[object], new_streams: Sequence[str]) -> None:
+        conn = self._w
+        if new_streams:
+            conn.executemany(
+                "INSERT OR IGNORE INTO streams(name) VALUES (?)", [(n,) for n in new_streams]
+            )
+        step = _ROWS_PER_INSERT * _COLS
+        for i in range(0, len(params), step):
+            chunk = params[i : i + step]
+            conn.execute(_insert_sql(len(chunk) // _COLS), chunk)
+
+    def _transaction(self, body: Callable[[], object]) -> None:
+        conn = self._w
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            body()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # --- reads (reader connection) -----------------------------------------------
+
+    def read(self, agent: str, start: int, stop: int | None, limit: int | None) -> list[Event]:
+        rows = self._r.execute(
+            "SELECT e.seq, e.body FROM events e JOIN streams s ON s.id = e.stream"
+            " WHERE s.name = ? AND e.seq >= ? AND e.seq < ? ORDER BY e.seq LIMIT ?",
+            (agent, start, stop if stop is not None else 2**62, -1 if limit is None else limit),
+        ).fetchall()
+        return [_decode_row(agent, seq, body) for seq, body in rows]
+
+    def tail(self, agent: str, n: int) -> list[Event]:
+        rows = self._r.execute(
+            "SELECT e.seq, e.body FROM events e JOIN streams s ON s.id = e.stream"
+            " WHERE s.name = ? ORDER BY e.seq DESC LIMIT ?",
+            (agent, max(n, 0)),
+        ).fetchall()
+        return [_decode_row(agent, seq, body) for seq, body in reversed(rows)]
+
+    def last_seq(self, agent: str) -> int:
+        row = self._r.execute(
+            "SELECT max(e.seq) FROM events e JOIN streams s ON s.id = e.stream WHERE s.name = ?",
+            (agent,),
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def agents(self) -> list[str]:
+        rows = self._r.execute(
+            "SELECT name FROM streams s WHERE EXISTS"
+            " (SELECT 1 FROM events e WHERE e.stream = s.id) ORDER BY name"
+        ).fetchall()
+        return [name for (name,) in rows]
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    if path.is_dir():
+        raise ForeignFileError(f"{path} is a directory, not a memvisor log")
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise LogError(f"cannot read {path}: {exc.strerror}") from None
+    if head and head != _SQLITE_MAGIC:
+        raise ForeignFileError(
+            f"{path} is not a memvisor log (not an SQLite database); refusing to touch it"
+        )
+
+
+def _decode_row(agent: str, seq: int, body: bytes) -> Event:
+    try:
+        event = decode_event(body)
+    except EventDecodeError as exc:
+        raise CorruptLogError(
+            f"stored event is damaged ({exc.message}); events before it are intact",
+            actor_id=agent,
+            seq=seq,
+        ) from None
+    if event.agent != agent or event.seq != seq:
+        raise CorruptLogError(
+            f"stored event claims to be {event.agent!r}#{event.seq}", actor_id=agent, seq=seq
+        )
+    return event
+
+
+class _Batch:
+    """Appends that will share one transaction."""
+
+    __slots__ = ("done", "new_streams", "params", "results", "rows", "spans")
+
+    def __init__(self) -> None:
+        self.params: list[object] = []
+        self.spans: list[_Span] = []
+        self.new_streams: list[str] = []
+        self.rows = 0
+        self.done = anyio.Event()
+        self.results: list[LogError | None] = []
+
+
+class SqliteEventLog:
+    """The embedded :class:`~memvisor.events.EventLog`. Open it with :func:`open_sqlite_log`."""
+
+    def __init__(self, store: _Store) -> None:
+        self._store = store
+        self._next_seq: dict[str, int] = {}
+        self._known_streams: set[str] = set()
+        self._pending = _Batch()
+        self._wakeup = anyio.Event()
+        self._closing = False
+        self._closed = False
+        self._reader = anyio.CapacityLimiter(1)
+        self._appends = self._events = self._commits = 0
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._store.path
+
+    async def append(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        if self._closing:
+            raise LogError("the log is closed", actor_id=events[0].agent)
+        agent = events[0].agent
+        expected = self._next_seq.get(agent)
+        if expected is None:
+            last = await self.last_seq(agent)
+            expected = self._next_seq.setdefault(agent, last + 1)
+        check_append(events, expected - 1)
+        self._next_seq[agent] = events[-1].seq + 1  # reserved until the commit says otherwise
+        batch = self._pending
+        index = len(batch.spans)
+        batch.spans.append((agent, batch.rows, len(events)))
+        batch.rows += len(events)
+        params = batch.params
+        for e in events:
+            params += (agent, e.seq, event_type(e), e.at, encode_event(e))
+        if agent not in self._known_streams:
+            batch.new_streams.append(agent)
+        self._wakeup.set()
+        await batch.done.wait()
+        error = batch.results[index]
+        if error is not None:
+            raise error
+        self._appends += 1
+        self._events += len(events)
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._pending.spans:
+                if self._closing:
+                    return
+                await self._wakeup.wait()
+                self._wakeup = anyio.Event()
+                continue
+            batch, self._pending = self._pending, _Batch()
+            await self._commit(batch)
+
+    async def _commit(self, batch: _Batch) -> None:
+        try:
+            batch.results = await anyio.to_thread.run_sync(
+                self._store.write_batch,
+                batch.params,
+                batch.spans,
+                batch.new_streams,
+                abandon_on_cancel=False,
+            )
+            self._commits += 1
+        finally:
+            if not batch.results:  # the writer itself failed: fail every waiter
+                batch.results = [LogError("the log writer stopped")] * len(batch.spans)
+            for (agent, _, _), result in zip(batch.spans, batch.results, strict=True):
+                if result is None:
+                    self._known_streams.add(agent)
+                else:
+                    self._next_seq.pop(agent, None)  # re-read from disk next time
+            batch.done.set()
+
+    async def _read(self, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
+        if self._closed:
+            raise LogError("the log is closed")
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._reader)
+
+    async def read(
+        self, agent: str, *, start: int = 1, stop: int | None = None, limit: int | None = None
+    ) -> list[Event]:
+        return await self._read(self._store.read, agent, start, stop, limit)
+
+    async def tail(self, agent: str, n: int) -> list[Event]:
+        return await self._read(self._store.tail, agent, n)
+
+    async def last_seq(self, agent: str) -> int:
+        return await self._read(self._store.last_seq, agent)
+
+    async def agents(self) -> list[str]:
+        return await self._read(self._store.agents)
+
+    def statistics(self) -> LogStatistics:
+        return LogStatistics(appends=self._appends, events=self._events, commits=self._commits)
+
+    def _fail_pending(self) -> None:
+        """Release appends that the writer never took (it was cancelled): they failed."""
+        batch = self._pending
+        if batch.spans:
+            batch.results = [LogError("the log closed before this append was written")] * len(
+                batch.spans
+            )
+            batch.done.set()
+
+
+@asynccontextmanager
+async def open_sqlite_log(
+    path: str | Path, *, durability: Durability = "full"
+) -> AsyncIterator[SqliteEventLog]:
+    """Open (or create) the SQLite log at ``path`` for the duration of the block.
+
+    Leaving the block commits every append already made, then closes the file.
+
+    Args:
+        path: The database file. Its directory is created if missing.
+        durability: ``"full"`` (default) fsyncs every commit; ``"normal"`` is
+            faster and loses at most the last commits on power loss (never on a
+            process crash).
+
+    Raises:
+        ForeignFileError: the file exists and is not a memvisor log.
+        CorruptLogError: the file is a damaged database.
+    """
+    if durability not in ("full", "normal"):
+        raise UsageError(f"durability must be 'full' or 'normal', not {durability!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = await anyio.to_thread.run_sync(_Store, path, durability)
+    log = SqliteEventLog(store)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(log._write_loop)
+            try:
+                yield log
+            finally:
+                log._closing = True
+                log._wakeup.set()
+    finally:
+        log._closed = True
+        log._fail_pending()
+        await anyio.to_thread.run_sync(store.close)
