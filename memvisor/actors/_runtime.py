@@ -1,0 +1,224 @@
+"""The runtime: a registry of named actors, their supervisor, timers and shutdown.
+
+```
+open_runtime() ── task group ─┬─ timer task          (one, for every timer)
+                              ├─ actor "alice" task  (cell loop, supervised)
+                              ├─ actor "bob" task
+                              └─ …
+```
+
+Shutdown when the ``async with`` block ends: timers stop; every mailbox stops
+taking messages; each actor handles what is already queued (up to
+``drain_timeout``); whatever is left after that is cancelled and every pending
+ask fails with :class:`ActorClosedError`. Nothing is left waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import TypeVar, cast
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+
+from .._exceptions import ActorClosedError, UnknownActorError, UsageError
+from .._util import NoPublicConstructor
+from ._actor import Actor, ActorRef, _Cell
+from ._clock import Clock
+from ._supervisor import RestartPolicy
+from ._timers import Timer, _TimerService
+
+__all__ = ["Runtime", "RuntimeStatistics", "open_runtime"]
+
+M = TypeVar("M")
+R = TypeVar("R")
+
+
+class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of the runtime."""
+
+    actors: int
+    """Actors registered (running, restarting or starting)."""
+    timers: int
+    """Timers that will fire again."""
+
+
+class Runtime(metaclass=NoPublicConstructor):
+    """Hosts actors. Get one from :func:`open_runtime`."""
+
+    def __init__(
+        self, tg: TaskGroup, clock: Clock, *, mailbox_size: int, restart: RestartPolicy
+    ) -> None:
+        self._tg = tg
+        self.clock = clock
+        """The runtime's clock (virtual under trio's ``MockClock``)."""
+        self._mailbox_size = mailbox_size
+        self._restart = restart
+        self._cells: dict[str, _Cell] = {}
+        self._timers = _TimerService()
+        self.closing = False
+        """True once shutdown has begun: no new actors, timers or restarts."""
+
+    # --- actors ---------------------------------------------------------------------
+
+    def spawn(
+        self,
+        name: str,
+        factory: Callable[[], Actor[M, R]],
+        *,
+        mailbox_size: int | None = None,
+        restart: RestartPolicy | None = None,
+    ) -> ActorRef[M, R]:
+        """Start an actor under ``name`` and return a reference to it.
+
+        Args:
+            name: Unique among live actors.
+            factory: Makes a fresh actor; called at start and after every crash.
+            mailbox_size: Messages the mailbox holds before ``tell`` waits.
+            restart: What to do when it crashes (default: the runtime's policy).
+
+        Raises:
+            UsageError: the name is taken, or the mailbox size is not positive.
+            ActorClosedError: the runtime is shutting down.
+        """
+        if self.closing:
+            raise ActorClosedError("the runtime is shutting down", actor_id=name)
+        if name in self._cells:
+            raise UsageError(f"an actor named {name!r} is already running", actor_id=name)
+        size = self._mailbox_size if mailbox_size is None else mailbox_size
+        if size < 1:
+            raise UsageError(f"mailbox_size must be at least 1, not {size}", actor_id=name)
+        cell = _Cell(self, name, factory, mailbox_size=size, policy=restart or self._restart)
+        self._cells[name] = cell
+        self._tg.start_soon(cell.run, name=f"actor:{name}")
+        return cast("ActorRef[M, R]", ActorRef._create(cell))
+
+    def lookup(self, name: str) -> ActorRef[object, object]:
+        """The live actor registered under ``name``.
+
+        Raises:
+            UnknownActorError: there is none.
+        """
+        cell = self._cells.get(name)
+        if cell is None:
+            raise UnknownActorError("no such actor", actor_id=name)
+        return cast("ActorRef[object, object]", ActorRef._create(cell))
+
+    def names(self) -> list[str]:
+        """Names of the live actors, sorted."""
+        return sorted(self._cells)
+
+    async def stop(self, name: str) -> None:
+        """Stop one actor gracefully: it handles what is queued, then stops."""
+        cell = self._cells.get(name)
+        if cell is None:
+            raise UnknownActorError("no such actor", actor_id=name)
+        cell.close()
+        await cell.done.wait()
+
+    def _forget(self, cell: _Cell) -> None:
+        if self._cells.get(cell.name) is cell:
+            del self._cells[cell.name]
+
+    # --- timers ---------------------------------------------------------------------
+
+    def call_later(self, delay: float, ref: ActorRef[M, R], message: M) -> Timer:
+        """Tell ``message`` to ``ref`` once, ``delay`` seconds from now (runtime clock)."""
+        return self._schedule(anyio.current_time() + max(delay, 0.0), None, ref, message)
+
+    def call_at(self, when: float, ref: ActorRef[M, R], message: M) -> Timer:
+        """Tell ``message`` to ``ref`` once, when the clock reads ``when`` (epoch seconds)."""
+        return self._schedule(self.clock.to_loop_time(when), None, ref, message)
+
+    def call_every(
+        self, interval: float, ref: ActorRef[M, R], message: M, *, first: float | None = None
+    ) -> Timer:
+        """Tell ``message`` to ``ref`` every ``interval`` seconds until cancelled.
+
+        Args:
+            first: Delay before the first firing (default: ``interval``).
+        """
+        if interval <= 0:
+            raise UsageError(f"a repeating timer needs an interval > 0, not {interval}")
+        start = interval if first is None else max(first, 0.0)
+        return self._schedule(anyio.current_time() + start, interval, ref, message)
+
+    def _schedule(
+        self, due: float, interval: float | None, ref: ActorRef[M, R], message: M
+    ) -> Timer:
+        if self.closing:
+            raise ActorClosedError("the runtime is shutting down")
+        cell = ref._cell
+        envelope = (message, None)
+
+        def deliver() -> bool:
+            try:
+                cell.put_nowait(envelope)
+            except anyio.WouldBlock:  # full: wait in a task of its own, not in the timer task
+                self._tg.start_soon(self._put_when_room, cell, envelope)
+            except ActorClosedError:
+                return False  # the target is gone: the timer ends with it
+            return True
+
+        timer = Timer._create(deliver, due, interval)
+        self._timers.schedule(timer)
+        return timer
+
+    @staticmethod
+    async def _put_when_room(cell: _Cell, envelope: tuple[object, None]) -> None:
+        with suppress(ActorClosedError):
+            await cell.put(envelope)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def _shutdown(self, drain_timeout: float) -> None:
+        self.closing = True
+        for cell in list(self._cells.values()):
+            cell.close()
+        with anyio.move_on_after(drain_timeout):
+            for cell in list(self._cells.values()):
+                await cell.done.wait()
+
+    def statistics(self) -> RuntimeStatistics:
+        """A snapshot of the runtime."""
+        return RuntimeStatistics(actors=len(self._cells), timers=len(self._timers.queue))
+
+
+@asynccontextmanager
+async def open_runtime(
+    *,
+    clock_start: float | None = None,
+    mailbox_size: int = 64,
+    restart: RestartPolicy | None = None,
+    drain_timeout: float = 10.0,
+) -> AsyncIterator[Runtime]:
+    """Run actors for the duration of the block, then shut them down gracefully.
+
+    Args:
+        clock_start: Epoch seconds the runtime clock reads at start (default: now);
+            pin it for reproducible simulations.
+        mailbox_size: Default mailbox size of spawned actors.
+        restart: Default restart policy of spawned actors.
+        drain_timeout: Seconds the actors get, at the end, to handle what is queued.
+
+    An actor that crashes more often than its policy allows, with
+    ``on_give_up="escalate"``, stops the runtime: its :class:`ActorBrokenError`
+    leaves this block (inside an ``ExceptionGroup``, as task-group errors do).
+    """
+    async with anyio.create_task_group() as tg:
+        runtime = Runtime._create(
+            tg,
+            Clock(start=clock_start),
+            mailbox_size=mailbox_size,
+            restart=restart or RestartPolicy(),
+        )
+        tg.start_soon(runtime._timers.run, name="timers")
+        try:
+            yield runtime
+        except BaseException:
+            runtime.closing = True
+            raise
+        await runtime._shutdown(drain_timeout)
+        tg.cancel_scope.cancel()
