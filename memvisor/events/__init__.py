@@ -6,6 +6,7 @@ the single source of truth; everything else is a projection of it.
 """
 
 from .._util import fixup_module_metadata as _fixup
+from ._codec import EVENT_TYPES as EVENT_TYPES
 from ._codec import decode_event as decode_event
 from ._codec import encode_event as encode_event
 from ._codec import event_type as event_type
@@ -38,6 +39,7 @@ from ._types import ToolReturned as ToolReturned
 from ._types import UserMessage as UserMessage
 
 __all__ = [
+    "EVENT_TYPES",
     "AgentCreated",
     "AgentMessage",
     "AssistantMessage",

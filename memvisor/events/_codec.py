@@ -14,6 +14,7 @@ The checksum makes damage loud: a flipped bit or a cut-off frame is always an
 
 from __future__ import annotations
 
+import typing
 import zlib
 
 import msgspec
@@ -50,6 +51,12 @@ def decode_event(data: bytes | bytearray | memoryview) -> Event:
     except (msgspec.MsgspecError, RecursionError) as exc:
         raise EventDecodeError(f"not a valid event: {exc}") from None
     return event
+
+
+EVENT_TYPES: frozenset[str] = frozenset(
+    cls.__struct_config__.tag for cls in typing.get_args(Event)
+)
+"""Every event type tag, e.g. ``"user_message"``."""
 
 
 def event_type(event: Event) -> str:

@@ -100,23 +100,35 @@ class _Store:
     def __init__(self, path: Path, durability: Durability) -> None:
         self.path = path
         _refuse_foreign_file(path)
+        self._w = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            self._w = self._connect(durability)
-            self._init_schema()
-            self._r = self._connect(durability)
+            fresh = self._is_fresh()  # reads only: a foreign file stays byte-for-byte intact
+            self._configure(self._w, durability)
+            if fresh:
+                # One transaction: a crash mid-way leaves an empty file, never a half-made log.
+                self._w.executescript(
+                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id={APPLICATION_ID};"
+                    f" PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                )
+            self._r = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._configure(self._r, durability)
         except sqlite3.DatabaseError as exc:
+            self._w.close()
             raise CorruptLogError(
                 f"{path} cannot be opened as a memvisor log ({exc}); it was not modified"
             ) from None
+        except BaseException:
+            self._w.close()
+            raise
 
-    def _connect(self, durability: Durability) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    @staticmethod
+    def _configure(conn: sqlite3.Connection, durability: Durability) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={durability.upper()}")
         conn.execute("PRAGMA busy_timeout=10000")
-        return conn
 
-    def _init_schema(self) -> None:
+    def _is_fresh(self) -> bool:
+        """True for an empty database; raise if the file belongs to someone else."""
         conn = self._w
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         if app_id == APPLICATION_ID:
@@ -126,18 +138,14 @@ class _Store:
                     f"{self.path} was written by a newer memvisor (log schema {version},"
                     f" this one knows {SCHEMA_VERSION}); upgrade memvisor to open it"
                 )
-            return
+            return False
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app_id != 0 or tables:
             raise ForeignFileError(
                 f"{self.path} is an SQLite database of another program, not a memvisor log;"
                 " refusing to touch it (choose another --home)"
             )
-        # One transaction: a crash mid-way leaves an empty file, never a half-made log.
-        conn.executescript(
-            f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id={APPLICATION_ID};"
-            f" PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-        )
+        return True
 
     def close(self) -> None:
         self._r.close()
@@ -284,8 +292,9 @@ class _Batch:
 class SqliteEventLog:
     """The embedded :class:`~memvisor.events.EventLog`. Open it with :func:`open_sqlite_log`."""
 
-    def __init__(self, store: _Store) -> None:
+    def __init__(self, store: _Store, *, threads: bool) -> None:
         self._store = store
+        self._threads = threads
         self._next_seq: dict[str, int] = {}
         self._known_streams: set[str] = set()
         self._pending = _Batch()
@@ -342,12 +351,8 @@ class SqliteEventLog:
 
     async def _commit(self, batch: _Batch) -> None:
         try:
-            batch.results = await anyio.to_thread.run_sync(
-                self._store.write_batch,
-                batch.params,
-                batch.spans,
-                batch.new_streams,
-                abandon_on_cancel=False,
+            batch.results = await self._call(
+                self._store.write_batch, batch.params, batch.spans, batch.new_streams
             )
             self._commits += 1
         finally:
@@ -363,7 +368,18 @@ class SqliteEventLog:
     async def _read(self, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
         if self._closed:
             raise LogError("the log is closed")
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._reader)
+        return await self._call(fn, *args, limiter=self._reader)
+
+    async def _call(
+        self,
+        fn: Callable[[Unpack[Ts]], T],
+        *args: *Ts,
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> T:
+        if not self._threads:  # simulations: the disk takes no (virtual) time
+            await anyio.lowlevel.checkpoint()
+            return fn(*args)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=limiter, abandon_on_cancel=False)
 
     async def read(
         self, agent: str, *, start: int = 1, stop: int | None = None, limit: int | None = None
@@ -394,7 +410,7 @@ class SqliteEventLog:
 
 @asynccontextmanager
 async def open_sqlite_log(
-    path: str | Path, *, durability: Durability = "full"
+    path: str | Path, *, durability: Durability = "full", threads: bool = True
 ) -> AsyncIterator[SqliteEventLog]:
     """Open (or create) the SQLite log at ``path`` for the duration of the block.
 
@@ -405,6 +421,10 @@ async def open_sqlite_log(
         durability: ``"full"`` (default) fsyncs every commit; ``"normal"`` is
             faster and loses at most the last commits on power loss (never on a
             process crash).
+        threads: Run SQLite in worker threads (default). ``False`` runs it on the
+            event loop's own thread, blocking it for each commit: for simulations
+            in virtual time, where waiting on a thread would let the mock clock
+            jump ahead as if the disk took hours.
 
     Raises:
         ForeignFileError: the file exists and is not a memvisor log.
@@ -415,7 +435,7 @@ async def open_sqlite_log(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     store = await anyio.to_thread.run_sync(_Store, path, durability)
-    log = SqliteEventLog(store)
+    log = SqliteEventLog(store, threads=threads)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(log._write_loop)

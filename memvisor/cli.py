@@ -1,0 +1,182 @@
+"""The ``memvisor`` command.
+
+Every subcommand has ``--help``. Expected failures (a foreign file at the log's
+path, an unknown agent, a bad option) print one line on stderr and exit with a
+non-zero status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import click
+import msgspec
+
+from ._exceptions import MemvisorError
+from ._home import log_path, resolve_home
+from .events import EVENT_TYPES, Event, event_type, open_sqlite_log
+
+__all__ = ["main"]
+
+_json = msgspec.json.Encoder()
+
+
+class _Home(msgspec.Struct, frozen=True):
+    path: Path
+
+    @property
+    def log(self) -> Path:
+        return log_path(self.path)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn memvisor's expected failures into one readable line and exit status 1."""
+    try:
+        try:
+            yield
+        except* MemvisorError as group:  # errors out of task groups arrive grouped
+            for exc in group.exceptions:
+                click.echo(f"memvisor: error: {exc}", err=True)
+            sys.exit(1)
+    except* click.ClickException as group:  # raised inside an event loop: unwrap for click
+        raise group.exceptions[0] from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="MEMVISOR_HOME",
+    help="Directory holding the event log and memory (env MEMVISOR_HOME; default ~/.memvisor).",
+)
+@click.version_option(package_name="memvisor")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None) -> None:
+    """memvisor: LLM agents that manage their own memory, as event-sourced actors."""
+    ctx.obj = _Home(resolve_home(home))
+
+
+@cli.command()
+@click.option("--agents", default=20, show_default=True, help="Agents in the population.")
+@click.option("--days", default=7.0, show_default=True, help="Simulated days to run.")
+@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--durability",
+    type=click.Choice(["full", "normal"]),
+    default="full",
+    show_default=True,
+    help="full: fsync every commit; normal: faster, may lose the last commits on power loss.",
+)
+@click.pass_obj
+def demo(home: _Home, agents: int, days: float, seed: int, durability: str) -> None:
+    """Run a population of agents through simulated days, logging every event.
+
+    Virtual time: a week passes in seconds. Run it again and every agent's log
+    continues where it stopped. Inspect the result with `memvisor log`.
+    """
+    from ._demo import run_demo
+
+    if agents < 2:
+        raise click.BadParameter("the demo needs at least 2 agents", param_hint="--agents")
+    click.echo(f"simulating {agents} agents for {days:g} days (log: {home.log}) …", err=True)
+    with _user_errors():
+        report = run_demo(
+            str(home.log),
+            agents=agents,
+            days=days,
+            seed=seed,
+            durability="full" if durability == "full" else "normal",
+        )
+    click.echo(
+        f"{report.events_appended} events appended by {report.agents} agents"
+        f" in {report.commits} commits; {report.simulated_days:g} simulated days"
+        f" took {report.wall_seconds:g}s of wall time."
+    )
+    click.echo(f"next: memvisor --home {home.path} log demo-0")
+
+
+@cli.command("log")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--from", "start", type=click.IntRange(min=1), default=1, help="First seq to show.")
+@click.option("--until", "until", type=click.IntRange(min=1), help="Last seq to show.")
+@click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
+@click.option("--tail", type=click.IntRange(min=1), help="Only the last N events.")
+@click.pass_obj
+def log_cmd(
+    home: _Home,
+    name: str | None,
+    as_json: bool,
+    start: int,
+    until: int | None,
+    types: tuple[str, ...],
+    tail: int | None,
+) -> None:
+    """Show an agent's events; with no NAME, list the agents in the log.
+
+    With --json each line is an object with at least seq, type, at and the
+    event's own fields.
+    """
+    unknown = set(types) - EVENT_TYPES
+    if unknown:
+        raise click.BadParameter(
+            f"unknown event type {sorted(unknown)[0]!r}; known: {', '.join(sorted(EVENT_TYPES))}",
+            param_hint="--type",
+        )
+    if not home.log.exists():
+        raise click.ClickException(f"no event log at {home.log} (run `memvisor demo` first?)")
+    with _user_errors():
+        anyio.run(_show_log, home.log, name, as_json, start, until, types, tail)
+
+
+async def _show_log(
+    path: Path,
+    name: str | None,
+    as_json: bool,
+    start: int,
+    until: int | None,
+    types: tuple[str, ...],
+    tail: int | None,
+) -> None:
+    async with open_sqlite_log(path) as log:
+        if name is None:
+            for agent in await log.agents():
+                click.echo(f"{agent}\t{await log.last_seq(agent)} events")
+            return
+        if await log.last_seq(name) == 0:
+            raise click.ClickException(f"no agent named {name!r} in {path}")
+        stop = None if until is None else until + 1
+        events = (
+            await log.tail(name, tail)
+            if tail is not None
+            else await log.read(name, start=start, stop=stop)
+        )
+    for event in events:
+        if types and event_type(event) not in types:
+            continue
+        click.echo(_json.encode(event).decode() if as_json else _summary(event))
+
+
+def _summary(event: Event) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.at))
+    fields = msgspec.structs.asdict(event)
+    for key in ("agent", "seq", "at"):
+        fields.pop(key)
+    detail = " ".join(f"{k}={v!r}" for k, v in fields.items() if v not in (None, (), ""))
+    return f"{event.seq:>6}  {stamp}  {event_type(event):<20} {detail}"
+
+
+def main() -> None:
+    """Entry point of the ``memvisor`` console script."""
+    try:
+        cli(prog_name="memvisor")
+    except* BrokenPipeError:  # `memvisor log … | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

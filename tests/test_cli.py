@@ -1,0 +1,132 @@
+"""The `memvisor` command: help everywhere, the demo, the log viewer, readable errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from memvisor.cli import cli
+
+COMMANDS = [[], ["demo"], ["log"]]
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real console entry point, in a child process."""
+    return subprocess.run(
+        [sys.executable, "-c", "from memvisor.cli import main; main()", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_every_registered_command_is_covered_by_the_help_test() -> None:
+    assert isinstance(cli, click.Group)
+    assert {c[0] for c in COMMANDS if c} == set(cli.commands)
+
+
+def test_demo_logs_events_that_log_shows_and_a_second_run_continues(tmp_path: Path) -> None:
+    first = run(tmp_path, "demo", "--agents", "3", "--days", "2", "--durability", "normal")
+    assert first.returncode == 0, first.stderr
+    assert "events appended by 3 agents" in first.stdout
+
+    listing = run(tmp_path, "log")
+    assert listing.returncode == 0
+    agents = dict(line.split("\t") for line in listing.stdout.splitlines())
+    assert set(agents) == {"demo-0", "demo-1", "demo-2"}
+    before = int(agents["demo-0"].split()[0])
+    assert before > 0
+
+    shown = run(tmp_path, "log", "demo-0", "--json")
+    lines = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [line["seq"] for line in lines] == list(range(1, before + 1))
+    assert {"seq", "type", "at", "agent"} <= set(lines[0])
+    assert {line["type"] for line in lines} <= {"timer_fired", "agent_message"}
+
+    again = run(tmp_path, "demo", "--agents", "3", "--days", "2", "--durability", "normal")
+    assert again.returncode == 0, again.stderr
+    after = run(tmp_path, "log", "demo-0", "--json", "--from", str(before + 1))
+    seqs = [json.loads(line)["seq"] for line in after.stdout.splitlines()]
+    assert seqs and seqs[0] == before + 1
+    assert seqs == list(range(before + 1, before + 1 + len(seqs)))
+
+
+def test_log_filters_by_type_range_and_tail(tmp_path: Path) -> None:
+    assert run(tmp_path, "demo", "--agents", "2", "--days", "3").returncode == 0
+    ticks = run(tmp_path, "log", "demo-1", "--json", "--type", "timer_fired").stdout.splitlines()
+    assert ticks
+    assert all(json.loads(t)["type"] == "timer_fired" for t in ticks)
+    window = run(tmp_path, "log", "demo-1", "--json", "--from", "2", "--until", "4")
+    assert [json.loads(x)["seq"] for x in window.stdout.splitlines()] == [2, 3, 4]
+    tail = run(tmp_path, "log", "demo-1", "--tail", "2").stdout.splitlines()
+    assert len(tail) == 2
+
+
+def test_unknown_agent_and_unknown_type_are_readable_errors(tmp_path: Path) -> None:
+    assert run(tmp_path, "demo", "--agents", "2", "--days", "1").returncode == 0
+    missing = run(tmp_path, "log", "nobody")
+    assert missing.returncode != 0
+    assert "no agent named 'nobody'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad_type = run(tmp_path, "log", "demo-0", "--type", "nonsense")
+    assert bad_type.returncode == 2
+    assert "unknown event type 'nonsense'" in bad_type.stderr
+
+
+def test_no_log_yet_is_a_readable_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "log")
+    assert result.returncode != 0
+    assert "no event log" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"not a database at all\n", b"\x00" * 64])
+def test_a_foreign_file_at_the_log_path_is_refused_and_untouched(
+    tmp_path: Path, content: bytes
+) -> None:
+    (tmp_path / "events.sqlite3").write_bytes(content)
+    for args in (["log"], ["demo", "--agents", "2", "--days", "1"]):
+        result = run(tmp_path, *args)
+        assert result.returncode == 1
+        assert "not a memvisor log" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert (tmp_path / "events.sqlite3").read_bytes() == content
+
+
+def test_another_programs_sqlite_database_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    conn.close()
+    before = path.read_bytes()
+    result = run(tmp_path, "log")
+    assert result.returncode == 1
+    assert "another program" in result.stderr
+    assert path.read_bytes() == before
+
+
+def test_home_comes_from_the_environment(tmp_path: Path) -> None:
+    env_home = tmp_path / "from-env"
+    result = subprocess.run(
+        [sys.executable, "-c", "from memvisor.cli import main; main()", "demo", "--days", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"MEMVISOR_HOME": str(env_home), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert (env_home / "events.sqlite3").exists()

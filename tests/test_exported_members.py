@@ -1,0 +1,36 @@
+"""Each public package exports exactly its curated API, sorted, from public module paths."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import pytest
+
+PACKAGES = ["memvisor", "memvisor.events", "memvisor.actors", "memvisor.memory", "memvisor.llm"]
+
+
+def _public_names(module: ModuleType) -> set[str]:
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_lists_every_public_member_in_sorted_order(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert exported == sorted(exported, key=lambda n: (not n.isupper(), n))
+    assert set(exported) == _public_names(module)
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_exported_classes_and_functions_claim_the_public_module(name: str) -> None:
+    module = importlib.import_module(name)
+    for member in module.__all__:
+        value = getattr(module, member)
+        if isinstance(value, type) or callable(value):
+            owner = getattr(value, "__module__", name)
+            assert not owner.startswith(f"{name}._"), f"{name}.{member} claims {owner}"
