@@ -154,16 +154,20 @@ class _Cell:
         self.supervision = Supervision(policy)
         self.state: ActorState = "starting"
         self.processed = 0
-        self.broken: ActorBrokenError | None = None
+        self._gave_up: tuple[str, Exception] | None = None  # why, and the last crash
         self.done = anyio.Event()
         self.context = ActorContext._create(self)
 
     # --- the sending side ------------------------------------------------------
 
     def closed_error(self) -> ActorError:
-        if self.broken is not None:
-            return self.broken
-        return ActorClosedError("the actor is stopped", actor_id=self.name)
+        """A fresh error for one sender: exception objects are never shared between tasks."""
+        if self._gave_up is None:
+            return ActorClosedError("the actor is stopped", actor_id=self.name)
+        reason, crash = self._gave_up
+        error = ActorBrokenError(reason, actor_id=self.name)
+        error.__cause__ = crash
+        return error
 
     async def put(self, envelope: _Envelope) -> None:
         try:
@@ -211,15 +215,14 @@ class _Cell:
                         await anyio.sleep(delay)
                     case GiveUp(crashes=crashes):
                         self.state = "broken"
-                        self.broken = ActorBrokenError(
+                        self._gave_up = (
                             f"the actor crashed {crashes} times within"
                             f" {self.supervision.policy.window:g}s and was not restarted",
-                            actor_id=self.name,
+                            crash,
                         )
-                        self.broken.__cause__ = crash
                         self.close()
                         if self.supervision.policy.on_give_up == "escalate":
-                            raise self.broken
+                            raise self.closed_error()
                         return
                     case _:
                         assert_never(decision)
@@ -265,14 +268,13 @@ class _Cell:
     def _fail_queued(self) -> None:
         """The actor is gone: every ask still queued ends now, none waits forever."""
         self.close()
-        error = self.closed_error()
         while True:
             try:
                 _, reply = self.recv.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
             if reply is not None:
-                reply.fail(error)
+                reply.fail(self.closed_error())
         self.recv.close()  # senders still blocked on a full mailbox get the error too
 
 
