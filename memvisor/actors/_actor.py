@@ -21,6 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextvars
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar, assert_never, cast
@@ -132,6 +133,9 @@ class _Reply:
 
 
 _Envelope = tuple[object, _Reply | None]
+_current_cell: contextvars.ContextVar[_Cell | None] = contextvars.ContextVar(
+    "memvisor_current_actor", default=None
+)
 
 
 class _Cell:
@@ -173,7 +177,8 @@ class _Cell:
         try:
             await self.send.send(envelope)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            raise self.closed_error() from None
+            error = self.closed_error()
+            raise error from error.__cause__
 
     def put_nowait(self, envelope: _Envelope) -> None:
         try:
@@ -183,7 +188,8 @@ class _Cell:
                 f"mailbox full ({self.capacity} messages)", actor_id=self.name
             ) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            raise self.closed_error() from None
+            error = self.closed_error()
+            raise error from error.__cause__
 
     def close(self) -> None:
         self.send.close()
@@ -205,18 +211,19 @@ class _Cell:
         try:
             while True:
                 crash = await self._incarnation()
-                if crash is None or self.runtime.closing:
+                if crash is None:
                     self.state = "stopped"
                     return
                 decision = self.supervision.on_crash(anyio.current_time())
                 match decision:
                     case Restart(delay=delay):
                         self.state = "restarting"
-                        await anyio.sleep(delay)
+                        if not self.runtime.closing:  # draining: handle the queue, no backoff
+                            await anyio.sleep(delay)
                     case GiveUp(crashes=crashes):
                         self.state = "broken"
                         self._gave_up = (
-                            f"the actor crashed {crashes} times within"
+                            f"the actor crashed {crashes} time{'s' if crashes > 1 else ''} within"
                             f" {self.supervision.policy.window:g}s and was not restarted",
                             crash,
                         )
@@ -234,6 +241,7 @@ class _Cell:
     async def _incarnation(self) -> Exception | None:
         """Run one instance of the actor: ``None`` on a graceful stop, else its crash."""
         reply: _Reply | None = None
+        _current_cell.set(self)
         try:
             actor = self.factory()
             actor.context = self.context

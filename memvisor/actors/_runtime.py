@@ -23,9 +23,9 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from .._exceptions import ActorClosedError, UnknownActorError, UsageError
+from .._exceptions import ActorClosedError, ActorError, UnknownActorError, UsageError
 from .._util import NoPublicConstructor
-from ._actor import Actor, ActorRef, _Cell
+from ._actor import Actor, ActorRef, _Cell, _current_cell
 from ._clock import Clock
 from ._supervisor import RestartPolicy
 from ._timers import Timer, _TimerService
@@ -115,6 +115,10 @@ class Runtime(metaclass=NoPublicConstructor):
         cell = self._cells.get(name)
         if cell is None:
             raise UnknownActorError("no such actor", actor_id=name)
+        if _current_cell.get() is cell:
+            raise UsageError(
+                "an actor cannot wait for its own stop; call self.context.stop()", actor_id=name
+            )
         cell.close()
         await cell.done.wait()
 
@@ -158,8 +162,8 @@ class Runtime(metaclass=NoPublicConstructor):
                 cell.put_nowait(envelope)
             except anyio.WouldBlock:  # full: wait in a task of its own, not in the timer task
                 self._tg.start_soon(self._put_when_room, cell, envelope)
-            except ActorClosedError:
-                return False  # the target is gone: the timer ends with it
+            except ActorError:
+                return False  # the target stopped or broke: the timer ends with it
             return True
 
         timer = Timer._create(deliver, due, interval)
@@ -168,13 +172,14 @@ class Runtime(metaclass=NoPublicConstructor):
 
     @staticmethod
     async def _put_when_room(cell: _Cell, envelope: tuple[object, None]) -> None:
-        with suppress(ActorClosedError):
+        with suppress(ActorError):  # stopped or broken meanwhile: nobody to deliver to
             await cell.put(envelope)
 
     # --- lifecycle ------------------------------------------------------------------
 
     async def _shutdown(self, drain_timeout: float) -> None:
         self.closing = True
+        self._timers.close()
         for cell in list(self._cells.values()):
             cell.close()
         with anyio.move_on_after(drain_timeout):
@@ -219,6 +224,7 @@ async def open_runtime(
             yield runtime
         except BaseException:
             runtime.closing = True
+            runtime._timers.close()
             raise
         await runtime._shutdown(drain_timeout)
         tg.cancel_scope.cancel()

@@ -30,14 +30,14 @@ __all__ = ["Timer", "TimerQueue"]
 class Timer(metaclass=NoPublicConstructor):
     """A scheduled delivery. Made by ``Runtime.call_later`` / ``call_every``."""
 
-    def __init__(self, deliver: Callable[[], None], due: float, interval: float | None) -> None:
+    def __init__(self, deliver: Callable[[], bool], due: float, interval: float | None) -> None:
         self._deliver = deliver
         self.due = due
         """Loop time of the next firing."""
         self.interval = interval
         """Seconds between firings of a repeating timer, else ``None``."""
         self.fired = 0
-        """How many times it has fired."""
+        """How many times it came due (a firing into a full mailbox is delivered late)."""
         self._cancelled = False
 
     @property
@@ -70,6 +70,12 @@ class TimerQueue:
             heapq.heappop(heap)
         return heap[0][0] if heap else math.inf
 
+    def drain(self) -> list[Timer]:
+        """Remove and return every queued timer."""
+        timers = [timer for _, _, timer in self._heap]
+        self._heap.clear()
+        return timers
+
     def pop_due(self, now: float) -> list[Timer]:
         """Timers due at ``now``; repeating ones are re-queued for their next firing."""
         due: list[Timer] = []
@@ -100,10 +106,17 @@ class _TimerService:
         self.queue.push(timer)
         self._changed.set()
 
+    def close(self) -> None:
+        """Cancel every timer: nothing fires once shutdown has begun."""
+        for timer in self.queue.drain():
+            timer.cancel()
+        self._changed.set()
+
     async def run(self) -> None:
         while True:
             for timer in self.queue.pop_due(anyio.current_time()):
-                timer._deliver()
+                if not timer._deliver():  # the target is gone
+                    timer.cancel()
             with anyio.CancelScope(deadline=self.queue.next_due()):
                 await self._changed.wait()
             self._changed = anyio.Event()
