@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABCMeta
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -32,3 +34,19 @@ def fixup_module_metadata(module_name: str, namespace: dict[str, object]) -> Non
             continue
         if getattr(obj, "__module__", "").startswith(f"{module_name}._"):
             obj.__module__ = module_name
+
+
+@contextmanager
+def single_error() -> Iterator[None]:
+    """Unwrap an exception group of one, so a context manager built on a task group
+    raises what went wrong, not ``ExceptionGroup([what went wrong])``.
+
+    Groups of several errors pass through unchanged: nothing is ever dropped.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        error = group.exceptions[0]
+        raise error from error.__cause__

@@ -15,12 +15,13 @@ from click.testing import CliRunner
 from memvisor.cli import cli
 
 COMMANDS = [[], ["demo"], ["log"]]
+_MAIN = "from memvisor.cli import main; main()"
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real console entry point, in a child process."""
     return subprocess.run(
-        [sys.executable, "-c", "from memvisor.cli import main; main()", "--home", str(home), *args],
+        [sys.executable, "-c", _MAIN, "--home", str(home), *args],
         capture_output=True,
         text=True,
         check=False,
@@ -61,7 +62,8 @@ def test_demo_logs_events_that_log_shows_and_a_second_run_continues(tmp_path: Pa
     assert again.returncode == 0, again.stderr
     after = run(tmp_path, "log", "demo-0", "--json", "--from", str(before + 1))
     seqs = [json.loads(line)["seq"] for line in after.stdout.splitlines()]
-    assert seqs and seqs[0] == before + 1
+    assert seqs
+    assert seqs[0] == before + 1
     assert seqs == list(range(before + 1, before + 1 + len(seqs)))
 
 
@@ -122,7 +124,7 @@ def test_another_programs_sqlite_database_is_refused_and_untouched(tmp_path: Pat
 def test_home_comes_from_the_environment(tmp_path: Path) -> None:
     env_home = tmp_path / "from-env"
     result = subprocess.run(
-        [sys.executable, "-c", "from memvisor.cli import main; main()", "demo", "--days", "1"],
+        [sys.executable, "-c", _MAIN, "demo", "--days", "1"],
         capture_output=True,
         text=True,
         check=False,

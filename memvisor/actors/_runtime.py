@@ -24,7 +24,7 @@ import msgspec
 from anyio.abc import TaskGroup
 
 from .._exceptions import ActorClosedError, ActorError, UnknownActorError, UsageError
-from .._util import NoPublicConstructor
+from .._util import NoPublicConstructor, single_error
 from ._actor import Actor, ActorRef, _Cell, _current_cell
 from ._clock import Clock
 from ._supervisor import RestartPolicy
@@ -210,21 +210,19 @@ async def open_runtime(
 
     An actor that crashes more often than its policy allows, with
     ``on_give_up="escalate"``, stops the runtime: its :class:`ActorBrokenError`
-    leaves this block (inside an ``ExceptionGroup``, as task-group errors do).
+    leaves this block. (Several errors at once leave as an ``ExceptionGroup``.)
     """
-    async with anyio.create_task_group() as tg:
-        runtime = Runtime._create(
-            tg,
-            Clock(start=clock_start),
-            mailbox_size=mailbox_size,
-            restart=restart or RestartPolicy(),
-        )
-        tg.start_soon(runtime._timers.run, name="timers")
-        try:
-            yield runtime
-        except BaseException:
-            runtime.closing = True
-            runtime._timers.close()
-            raise
-        await runtime._shutdown(drain_timeout)
-        tg.cancel_scope.cancel()
+    with single_error():
+        async with anyio.create_task_group() as tg:
+            clock = Clock(start=clock_start)
+            policy = restart or RestartPolicy()
+            runtime = Runtime._create(tg, clock, mailbox_size=mailbox_size, restart=policy)
+            tg.start_soon(runtime._timers.run, name="timers")
+            try:
+                yield runtime
+            except BaseException:
+                runtime.closing = True
+                runtime._timers.close()
+                raise
+            await runtime._shutdown(drain_timeout)
+            tg.cancel_scope.cancel()

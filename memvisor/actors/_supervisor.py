@@ -11,8 +11,6 @@ The actor loop in ``_actor.py`` asks for a decision after each crash and
 carries it out; this module only decides, so it is tested without an event loop.
 """
 
-from __future__ import annotations
-
 from collections import deque
 from typing import Literal
 

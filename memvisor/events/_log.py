@@ -10,6 +10,7 @@ distributed log whose appends carry an expected last sequence.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
@@ -79,10 +80,17 @@ def check_append(events: Sequence[Event], last_seq: int) -> None:
     """Validate an append against the agent's current last ``seq``.
 
     Raises:
-        UsageError: mixed agents or a gap inside the batch.
+        UsageError: mixed agents, a gap inside the batch, or a non-finite ``at``.
         ConflictError: the batch does not start at ``last_seq + 1``.
     """
     agent = events[0].agent
+    for event in events:
+        if not math.isfinite(event.at):
+            raise UsageError(
+                f"event time must be a finite number, got {event.at!r}",
+                actor_id=agent,
+                seq=event.seq,
+            )
     for prev, event in itertools.pairwise(events):
         if event.agent != agent:
             raise UsageError(

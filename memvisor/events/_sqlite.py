@@ -19,8 +19,9 @@ Invariants:
 * ``(stream, seq)`` is unique: a second writer claiming a seq collides and gets
   :class:`ConflictError`; only its own append fails, never its batch mates.
 * Rows are stored in arrival order (``id``), with the per-agent order in an
-  index: a commit of many agents' events then dirties a few pages, not one page
-  per agent, which is what makes group commit pay.
+  index: a commit of many agents' events appends to a few table pages (plus one
+  index leaf per agent), where keying the table itself by (agent, seq) would
+  scatter whole rows over one table page per agent.
 * Every stored frame carries a CRC (see ``_codec``); a damaged one is reported as
   :class:`CorruptLogError` with its agent and seq, never skipped.
 * A file that is not a memvisor log is refused and left byte-for-byte untouched.
@@ -45,6 +46,7 @@ from .._exceptions import (
     LogError,
     UsageError,
 )
+from .._util import single_error
 from ._codec import decode_event, encode_event, event_type
 from ._log import Durability, LogStatistics, check_append
 from ._types import Event
@@ -75,6 +77,7 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
+_MAX_SEQ = 2**62
 _COLS = 5  # agent, seq, type, at, frame: the parameters of one row
 _ROWS_PER_INSERT = 2000  # 10,000 parameters, well under SQLite's 32,766 limit
 _Span = tuple[str, int, int]  # agent, index of its first row in the batch, row count
@@ -84,7 +87,9 @@ _Span = tuple[str, int, int]  # agent, index of its first row in the batch, row 
 def _insert_sql(n: int) -> str:
     values = ",".join(["(?,?,?,?,?)"] * n)
     return (
-        "INSERT INTO events(stream, seq, type, at, body)"
+        # OR FAIL: no statement journal (a temp file per commit otherwise); a failed
+        # insert still rolls back, because _transaction rolls the whole batch back.
+        "INSERT OR FAIL INTO events(stream, seq, type, at, body)"
         " SELECT (SELECT id FROM streams WHERE name = v.column1),"
         f" v.column2, v.column3, v.column4, v.column5 FROM (VALUES {values}) AS v"
     )
@@ -126,6 +131,10 @@ class _Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={durability.upper()}")
         conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        # Checkpoint every ~32 MiB of WAL, not every 4 MiB: a commit of many agents
+        # dirties one index page per agent, and frequent checkpoints stall the writer.
+        conn.execute("PRAGMA wal_autocheckpoint=8192")
 
     def _is_fresh(self) -> bool:
         """True for an empty database; raise if the file belongs to someone else."""
@@ -169,10 +178,30 @@ class _Store:
         try:
             self._transaction(lambda: self._insert(params, new_streams))
         except sqlite3.IntegrityError:
-            return [self._write_alone(params, span) for span in spans]
+            return self._write_each(params, spans)
         except sqlite3.Error as exc:
             return [LogError(f"could not write to {self.path}: {exc}")] * len(spans)
         return [None] * len(spans)
+
+    def _write_each(self, params: list[object], spans: Sequence[_Span]) -> list[LogError | None]:
+        """Retry each append alone; once one of an agent's appends fails, its later ones
+        in the batch fail too (they were built on it: writing them would leave a gap)."""
+        results: list[LogError | None] = []
+        failed: set[str] = set()
+        for span in spans:
+            agent = span[0]
+            if agent in failed:
+                result: LogError | None = ConflictError(
+                    "an earlier append of this agent in the same commit failed",
+                    actor_id=agent,
+                    seq=int(params[span[1] * _COLS + 1]),  # type: ignore[call-overload]
+                )
+            else:
+                result = self._write_alone(params, span)
+            if result is not None:
+                failed.add(agent)
+            results.append(result)
+        return results
 
     def _write_alone(self, params: list[object], span: _Span) -> LogError | None:
         agent, first, count = span
@@ -216,7 +245,7 @@ class _Store:
         rows = self._r.execute(
             "SELECT e.seq, e.body FROM events e JOIN streams s ON s.id = e.stream"
             " WHERE s.name = ? AND e.seq >= ? AND e.seq < ? ORDER BY e.seq LIMIT ?",
-            (agent, start, stop if stop is not None else 2**62, -1 if limit is None else limit),
+            (agent, _clamp(start), _clamp(stop), -1 if limit is None else _clamp(limit)),
         ).fetchall()
         return [_decode_row(agent, seq, body) for seq, body in rows]
 
@@ -224,7 +253,7 @@ class _Store:
         rows = self._r.execute(
             "SELECT e.seq, e.body FROM events e JOIN streams s ON s.id = e.stream"
             " WHERE s.name = ? ORDER BY e.seq DESC LIMIT ?",
-            (agent, max(n, 0)),
+            (agent, _clamp(n)),
         ).fetchall()
         return [_decode_row(agent, seq, body) for seq, body in reversed(rows)]
 
@@ -241,6 +270,11 @@ class _Store:
             " (SELECT 1 FROM events e WHERE e.stream = s.id) ORDER BY name"
         ).fetchall()
         return [name for (name,) in rows]
+
+
+def _clamp(n: int | None) -> int:
+    """An SQL integer bound: ``None`` is unbounded, negatives are 0, huge values fit."""
+    return _MAX_SEQ if n is None else min(max(n, 0), _MAX_SEQ)
 
 
 def _refuse_foreign_file(path: Path) -> None:
@@ -437,13 +471,14 @@ async def open_sqlite_log(
     store = await anyio.to_thread.run_sync(_Store, path, durability)
     log = SqliteEventLog(store, threads=threads)
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(log._write_loop)
-            try:
-                yield log
-            finally:
-                log._closing = True
-                log._wakeup.set()
+        with single_error():
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(log._write_loop)
+                try:
+                    yield log
+                finally:
+                    log._closing = True
+                    log._wakeup.set()
     finally:
         log._closed = True
         log._fail_pending()

@@ -13,9 +13,11 @@ in ``tests/events/test_compat.py``):
 Tags are explicit snake_case strings, never derived from class names, so a class
 can be renamed without touching stored data. Fields that hold arbitrary JSON are
 typed ``object``: msgspec then decodes them to plain JSON-like values.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the classes are re-exported under
+``memvisor.events``, and string annotations would then be resolved there, where
+names such as ``Literal`` do not exist.
+"""
 
 from typing import Literal
 
