@@ -132,3 +132,27 @@ def test_home_comes_from_the_environment(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (env_home / "events.sqlite3").exists()
+
+
+def test_demo_and_log_in_process(tmp_path: Path) -> None:
+    runner = CliRunner()
+    home = ["--home", str(tmp_path)]
+    demo = runner.invoke(cli, [*home, "demo", "--agents", "2", "--days", "1"])
+    assert demo.exit_code == 0, demo.output
+    assert "events appended by 2 agents" in demo.output
+    listing = runner.invoke(cli, [*home, "log"])
+    assert listing.exit_code == 0
+    assert listing.output.startswith("demo-0\t")
+    shown = runner.invoke(cli, [*home, "log", "demo-1", "--type", "timer_fired", "--tail", "3"])
+    assert shown.exit_code == 0
+    assert all("timer_fired" in line for line in shown.output.splitlines())
+    missing = runner.invoke(cli, [*home, "log", "nobody"])
+    assert missing.exit_code == 1
+    assert "no agent named 'nobody'" in missing.output
+
+
+def test_a_demo_with_one_agent_is_refused_with_a_usage_message(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "demo", "--agents", "1"])
+    assert result.exit_code == 2
+    assert "at least 2 agents" in result.output
+    assert not (tmp_path / "events.sqlite3").exists()

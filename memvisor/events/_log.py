@@ -123,6 +123,7 @@ class MemoryEventLog:
         self._events = 0
 
     async def append(self, events: Sequence[Event]) -> None:
+        """Append one agent's events (see :meth:`EventLog.append`)."""
         await anyio.lowlevel.checkpoint()
         if not events:
             return

@@ -180,7 +180,7 @@ class _Store:
         except sqlite3.IntegrityError:
             return self._write_each(params, spans)
         except sqlite3.Error as exc:
-            return [LogError(f"could not write to {self.path}: {exc}")] * len(spans)
+            return [LogError(f"could not write to {self.path}: {exc}") for _ in spans]
         return [None] * len(spans)
 
     def _write_each(self, params: list[object], spans: Sequence[_Span]) -> list[LogError | None]:
@@ -344,6 +344,11 @@ class SqliteEventLog:
         return self._store.path
 
     async def append(self, events: Sequence[Event]) -> None:
+        """Append one agent's events; returns once their commit is durable.
+
+        Cancelling the caller does not withdraw an append already queued.
+        See :meth:`EventLog.append` for the rules and errors.
+        """
         if not events:
             return
         if self._closing:
@@ -391,7 +396,7 @@ class SqliteEventLog:
             self._commits += 1
         finally:
             if not batch.results:  # the writer itself failed: fail every waiter
-                batch.results = [LogError("the log writer stopped")] * len(batch.spans)
+                batch.results = [LogError("the log writer stopped") for _ in batch.spans]
             for (agent, _, _), result in zip(batch.spans, batch.results, strict=True):
                 if result is None:
                     self._known_streams.add(agent)
@@ -418,27 +423,36 @@ class SqliteEventLog:
     async def read(
         self, agent: str, *, start: int = 1, stop: int | None = None, limit: int | None = None
     ) -> list[Event]:
+        """Events of ``agent`` with ``start <= seq < stop`` (at most ``limit``), in order.
+
+        Raises:
+            CorruptLogError: a stored event in the range is damaged.
+        """
         return await self._read(self._store.read, agent, start, stop, limit)
 
     async def tail(self, agent: str, n: int) -> list[Event]:
+        """The last ``n`` events of ``agent``, in order."""
         return await self._read(self._store.tail, agent, n)
 
     async def last_seq(self, agent: str) -> int:
+        """The highest committed ``seq`` of ``agent``, 0 if it has none."""
         return await self._read(self._store.last_seq, agent)
 
     async def agents(self) -> list[str]:
+        """Names of every agent with at least one event, sorted."""
         return await self._read(self._store.agents)
 
     def statistics(self) -> LogStatistics:
+        """Appends, events and commits since the log was opened."""
         return LogStatistics(appends=self._appends, events=self._events, commits=self._commits)
 
     def _fail_pending(self) -> None:
         """Release appends that the writer never took (it was cancelled): they failed."""
         batch = self._pending
         if batch.spans:
-            batch.results = [LogError("the log closed before this append was written")] * len(
-                batch.spans
-            )
+            batch.results = [
+                LogError("the log closed before this append was written") for _ in batch.spans
+            ]
             batch.done.set()
 
 
