@@ -132,36 +132,36 @@ def log_cmd(
         )
     if not home.log.exists():
         raise click.ClickException(f"no event log at {home.log} (run `memvisor demo` first?)")
+    query = _LogQuery(start=start, stop=None if until is None else until + 1, tail=tail)
     with _user_errors():
-        anyio.run(_show_log, home.log, name, as_json, start, until, types, tail)
-
-
-async def _show_log(
-    path: Path,
-    name: str | None,
-    as_json: bool,
-    start: int,
-    until: int | None,
-    types: tuple[str, ...],
-    tail: int | None,
-) -> None:
-    async with open_sqlite_log(path) as log:
         if name is None:
-            for agent in await log.agents():
-                click.echo(f"{agent}\t{await log.last_seq(agent)} events")
+            anyio.run(_list_agents, home.log)
             return
+        events = anyio.run(_read_events, home.log, name, query)
+    for event in events:
+        if not types or event_type(event) in types:
+            click.echo(_json.encode(event).decode() if as_json else _summary(event))
+
+
+class _LogQuery(msgspec.Struct, frozen=True, kw_only=True):
+    start: int
+    stop: int | None
+    tail: int | None
+
+
+async def _list_agents(path: Path) -> None:
+    async with open_sqlite_log(path) as log:
+        for agent in await log.agents():
+            click.echo(f"{agent}\t{await log.last_seq(agent)} events")
+
+
+async def _read_events(path: Path, name: str, query: _LogQuery) -> list[Event]:
+    async with open_sqlite_log(path) as log:
         if await log.last_seq(name) == 0:
             raise click.ClickException(f"no agent named {name!r} in {path}")
-        stop = None if until is None else until + 1
-        events = (
-            await log.tail(name, tail)
-            if tail is not None
-            else await log.read(name, start=start, stop=stop)
-        )
-    for event in events:
-        if types and event_type(event) not in types:
-            continue
-        click.echo(_json.encode(event).decode() if as_json else _summary(event))
+        if query.tail is not None:
+            return await log.tail(name, query.tail)
+        return await log.read(name, start=query.start, stop=query.stop)
 
 
 def _summary(event: Event) -> str:

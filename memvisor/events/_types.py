@@ -23,30 +23,6 @@ from typing import Literal
 
 import msgspec
 
-__all__ = [
-    "AgentCreated",
-    "AgentMessage",
-    "AssistantMessage",
-    "BlockSpec",
-    "ContextCompacted",
-    "CoreMemoryEdited",
-    "ErrorEvent",
-    "Event",
-    "ExternalEvent",
-    "LLMResponded",
-    "MemoryPressure",
-    "SourceAttached",
-    "StepLimited",
-    "TimerCancelled",
-    "TimerFired",
-    "TimerSet",
-    "TokenUsage",
-    "ToolCall",
-    "ToolCalled",
-    "ToolReturned",
-    "UserMessage",
-]
-
 
 class _Base(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
     """Fields every event has."""
