@@ -215,6 +215,9 @@ class CoreMemoryEdited(_Answer, frozen=True, kw_only=True, tag="core_memory_edit
     """The block's whole text after the edit, so the fold needs no replay of ops."""
     origin: str | None = None
     """For a shared block: the agent that made the edit, if not this one."""
+    spec: BlockSpec | None = None
+    """For ``op="create"``: the new block's rules (limit, read-only, shared); its text
+    is ``value``. A block created without one gets the defaults of :class:`BlockSpec`."""
 
 
 class MemoryPressure(_Answer, frozen=True, kw_only=True, tag="memory_pressure"):

@@ -1,0 +1,184 @@
+"""Compiling the context window: what the model is shown at each step.
+
+```
+ role system ┌─────────────────────────────────────────────────────────────┐
+             │ the system prompt                                           │
+             │ ### Core memory         <human chars="120/2000"> … </human> │
+             │ ### Memory statistics   N messages in recall memory,        │
+             │                         M passages in archival memory       │
+             │ ### Summary of earlier conversation   (after a compaction)  │
+             └─────────────────────────────────────────────────────────────┘
+ the FIFO queue, oldest first (as rendered by ``_messages``):
+   user ─ assistant(tool_calls: a, b) ─ tool(a) ─ tool(b) ─ user ─ assistant …
+```
+
+Invariants:
+
+* Pure: the same state and ``archival_count`` give the same messages and the
+  same ``prompt_hash`` (SHA-256 of the messages' canonical JSON), in every
+  process and on every machine.
+* The message list is always valid for a chat completions API: each assistant
+  message with tool calls is followed at once by one ``tool`` message per call.
+  A result logged after other messages (a user wrote while a tool ran) is moved
+  up to its call, the other messages follow; a call with no logged result gets
+  a "no result was recorded" placeholder.
+* ``estimated_tokens`` equals the estimate of the system message plus
+  :func:`queue_costs` plus the reply priming, so the compaction planner can
+  price any eviction without compiling again.
+"""
+
+import hashlib
+
+import msgspec
+
+from ._core import CORE_APPEND, CORE_REPLACE, CORE_REWRITE, Block
+from ._messages import ChatMessage, placeholder_result
+from ._state import AgentState, pair_results
+from ._tokens import REPLY_PRIMING, message_tokens
+
+__all__ = [
+    "CompiledContext",
+    "compile_context",
+    "prompt_hash",
+    "queue_costs",
+    "queue_messages",
+    "system_text",
+]
+
+_SUMMARY_HEADER = (
+    "### Summary of earlier conversation\n"
+    "Older messages were moved out of this context; they are still in recall memory."
+    " This is a summary of them:\n"
+)
+
+_encoder = msgspec.json.Encoder()
+
+
+class CompiledContext(msgspec.Struct, frozen=True, kw_only=True):
+    """The messages of one LLM request, their estimated size and their hash."""
+
+    messages: tuple[ChatMessage, ...]
+    estimated_tokens: int
+    prompt_hash: str
+    """``"sha256:"`` and the hex digest of the messages' canonical JSON."""
+
+
+def compile_context(state: AgentState, *, archival_count: int) -> CompiledContext:
+    """The context window for the next LLM call.
+
+    Args:
+        state: The agent's folded state.
+        archival_count: Passages in the agent's archival memory (shown to the model).
+    """
+    system = ChatMessage(
+        role="system",
+        content=system_text(state, archival_count=archival_count, summary=state.summary),
+    )
+    messages = (system, *queue_messages(state))
+    # The same as estimate_messages(messages), from the tokens the fold cached.
+    estimated = REPLY_PRIMING + message_tokens(system) + sum(queue_costs(state))
+    return CompiledContext(
+        messages=messages, estimated_tokens=estimated, prompt_hash=prompt_hash(messages)
+    )
+
+
+def prompt_hash(messages: tuple[ChatMessage, ...]) -> str:
+    """A stable hash of ``messages``: ``"sha256:<hex>"`` of their canonical JSON."""
+    return "sha256:" + hashlib.sha256(_encoder.encode(messages)).hexdigest()
+
+
+def system_text(state: AgentState, *, archival_count: int, summary: str | None) -> str:
+    """The system message's text, with ``summary`` as the recursive summary.
+
+    The summary section comes last and its header ends in a newline, so the text
+    with a summary ``s`` is the text with ``""`` followed by ``s``.
+    """
+    sections = [state.system] if state.system else []
+    sections.append(_core_section(state.memory.blocks))
+    sections.append(_statistics_section(state, archival_count))
+    if summary is not None:
+        sections.append(_SUMMARY_HEADER + summary)
+    return "\n\n".join(sections)
+
+
+def _core_section(blocks: tuple[Block, ...]) -> str:
+    lines = [
+        "### Core memory",
+        "Always in view. Each block shows its characters used/limit. Edit blocks with"
+        f" {CORE_APPEND}, {CORE_REPLACE} or {CORE_REWRITE}; keep what does not fit in"
+        " archival memory.",
+    ]
+    if not blocks:
+        lines.append("(no blocks)")
+    for block in blocks:
+        rules = f' chars="{len(block.value)}/{block.limit}"'
+        if block.read_only:
+            rules += ' read_only="true"'
+        if block.shared is not None:
+            rules += f' shared="{block.shared}"'
+        lines.append(f"<{block.label}{rules}>")
+        if block.value:
+            lines.append(block.value)
+        lines.append(f"</{block.label}>")
+    return "\n".join(lines)
+
+
+def _statistics_section(state: AgentState, archival_count: int) -> str:
+    lines = [
+        "### Memory statistics",
+        f"{_count(state.recall_count, 'message')} in recall memory (the conversation so far,"
+        " including the messages below); search with conversation_search or"
+        " conversation_search_date.",
+        f"{_count(archival_count, 'passage')} in archival memory; search with"
+        " archival_memory_search.",
+    ]
+    if state.sources:
+        lines.append(f"Data sources attached to archival memory: {', '.join(state.sources)}.")
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def queue_messages(state: AgentState) -> tuple[ChatMessage, ...]:
+    """The FIFO queue as chat messages, each call followed at once by its results."""
+    queue = state.queue
+    groups = pair_results(queue)
+    moved = {j for results in groups.values() for j in results}
+    messages: list[ChatMessage] = []
+    for i, entry in enumerate(queue):
+        if i in moved:
+            continue
+        messages.append(entry.message)
+        if i in groups:
+            results = [queue[j].message for j in groups[i]]
+            messages += results
+            messages += _placeholders(entry.message, results)
+    return tuple(messages)
+
+
+def queue_costs(state: AgentState) -> tuple[int, ...]:
+    """Estimated tokens of each queue entry, placeholders for its unanswered calls included.
+
+    Evicting entries ``[0, k)`` removes exactly ``sum(queue_costs(state)[:k])``
+    tokens from :func:`compile_context`'s estimate (when no call is cut from its
+    results).
+    """
+    queue = state.queue
+    groups = pair_results(queue)
+    costs = []
+    for i, entry in enumerate(queue):
+        cost = entry.tokens
+        if i in groups:
+            results = [queue[j].message for j in groups[i]]
+            cost += sum(message_tokens(m) for m in _placeholders(entry.message, results))
+        costs.append(cost)
+    return tuple(costs)
+
+
+def _placeholders(call_message: ChatMessage, results: list[ChatMessage]) -> list[ChatMessage]:
+    answered = {result.tool_call_id for result in results}
+    return [
+        placeholder_result(call) for call in call_message.tool_calls if call.id not in answered
+    ]

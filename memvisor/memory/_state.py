@@ -1,0 +1,288 @@
+"""The agent's state as a pure fold of its log.
+
+```
+event ──► fold(state, event) ──► state'          fold_all(events) = reduce(fold, events)
+
+event                           what it does to the state
+agent_created                   setup: system prompt, model, context window, core memory
+user_message, external_event,   a user message enters the FIFO queue
+  timer_fired, agent_message
+memory_pressure                 a system alert enters the queue; pressure counts as alerted
+step_limited                    a system alert enters the queue ("your turn was cut")
+llm_responded                   its assistant message (thoughts + tool calls) enters the queue;
+                                its reported prompt tokens become last_prompt_tokens
+tool_returned                   a tool message paired with its call (a note if the call is gone)
+core_memory_edited              the block holds the new value
+context_compacted               messages with seq <= through_seq leave the queue; new summary;
+                                pressure and reported tokens reset
+timer_set, timer_cancelled      the set of armed timers (re-armed after a restart)
+source_attached                 the list of attached data sources
+tool_called, assistant_message, nothing the model sees: the call is in the assistant message,
+  error                         the reply in its send_message call, errors are for operators
+```
+
+Invariants:
+
+* Pure and total: no I/O, no clock, no randomness, and every well-ordered log
+  folds without error (a logged edit is applied as written, an orphan tool
+  result becomes a note). Same events, same state; fold(fold_all(a), b…) ==
+  fold_all(a + b).
+* The queue is in log order (``seq`` ascending) and every ``tool`` message in
+  it answers a call of an ``assistant`` message earlier in the queue; no call
+  has two answers.
+* ``recall_count`` counts every message that ever entered the queue;
+  compaction never lowers it (the messages stay in the log, hence in recall).
+"""
+
+from collections.abc import Iterable
+from typing import assert_never
+
+import msgspec
+
+from .._exceptions import UsageError
+from ..events import (
+    AgentCreated,
+    AgentMessage,
+    AssistantMessage,
+    ContextCompacted,
+    CoreMemoryEdited,
+    ErrorEvent,
+    Event,
+    ExternalEvent,
+    LLMResponded,
+    MemoryPressure,
+    SourceAttached,
+    StepLimited,
+    TimerCancelled,
+    TimerFired,
+    TimerSet,
+    ToolCalled,
+    ToolReturned,
+    UserMessage,
+)
+from ._core import CoreMemory, apply_edit
+from ._messages import (
+    ChatMessage,
+    orphan_result,
+    render_input,
+    render_response,
+    render_tool_result,
+)
+from ._tokens import message_tokens
+
+__all__ = ["AgentState", "QueuedMessage", "fold", "fold_all", "pair_results"]
+
+
+class QueuedMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A message in the FIFO queue, with the event it came from."""
+
+    seq: int
+    """The ``seq`` of the event that put it there."""
+    message: ChatMessage
+    tokens: int
+    """Its estimated tokens (see ``_tokens.message_tokens``)."""
+
+
+class AgentState(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the agent knows, as folded from its log."""
+
+    agent: str = ""
+    last_seq: int = 0
+    """The ``seq`` of the last event folded (0: none yet)."""
+    model: str | None = None
+    system: str = ""
+    """The system prompt."""
+    context_window: int = 8192
+    """Context window of the model, in tokens."""
+    memory: CoreMemory = CoreMemory()
+    queue: tuple[QueuedMessage, ...] = ()
+    """The FIFO message queue, oldest first."""
+    summary: str | None = None
+    """The recursive summary of every message evicted so far."""
+    recall_count: int = 0
+    """Messages that ever entered the queue (all of them are in recall)."""
+    last_prompt_tokens: int | None = None
+    """Prompt tokens the server reported for the last response; ``None`` before the
+    first report and after a compaction (the figure then describes a context gone)."""
+    pressure_alerted: bool = False
+    """A memory-pressure alert was sent since the last compaction."""
+    compactions: int = 0
+    timers: tuple[TimerSet, ...] = ()
+    """Armed timers, in the order they were set."""
+    sources: tuple[str, ...] = ()
+    """Attached data sources, in the order they were attached."""
+
+
+def fold(state: AgentState, event: Event) -> AgentState:
+    """The state after ``event``.
+
+    Raises:
+        UsageError: ``event`` does not continue the log folded so far (another
+            agent's, or not the next ``seq``).
+    """
+    _check_order(state, event)
+    state = msgspec.structs.replace(state, agent=event.agent, last_seq=event.seq)
+    match event:
+        case UserMessage() | ExternalEvent() | AgentMessage() | StepLimited():
+            new = _enqueue(state, event.seq, render_input(event))
+        case TimerFired():
+            new = _fold_timer_fired(state, event)
+        case MemoryPressure():
+            new = _enqueue(state, event.seq, render_input(event))
+            new = msgspec.structs.replace(new, pressure_alerted=True)
+        case LLMResponded():
+            new = _fold_response(state, event)
+        case ToolReturned():
+            new = _fold_tool_result(state, event)
+        case CoreMemoryEdited():
+            new = msgspec.structs.replace(state, memory=apply_edit(state.memory, event))
+        case ContextCompacted():
+            new = _fold_compaction(state, event)
+        case AgentCreated():
+            new = _fold_created(state, event)
+        case TimerSet() | TimerCancelled():
+            new = _fold_timers(state, event)
+        case SourceAttached():
+            sources = (
+                state.sources if event.source in state.sources else (*state.sources, event.source)
+            )
+            new = msgspec.structs.replace(state, sources=sources)
+        case ToolCalled() | AssistantMessage() | ErrorEvent():
+            new = state
+        case _:
+            assert_never(event)
+    return new
+
+
+def fold_all(events: Iterable[Event], *, state: AgentState | None = None) -> AgentState:
+    """Fold ``events`` in order, from ``state`` (default: before the first event)."""
+    current = AgentState() if state is None else state
+    for event in events:
+        current = fold(current, event)
+    return current
+
+
+def pair_results(queue: tuple[QueuedMessage, ...]) -> dict[int, list[int]]:
+    """For each ``assistant`` message with tool calls, the queue indexes of its results.
+
+    A ``tool`` message answers the latest earlier assistant message that made
+    its call (call ids may repeat across responses, e.g. from a scripted model).
+    """
+    latest: dict[str, int] = {}
+    groups: dict[int, list[int]] = {}
+    for i, entry in enumerate(queue):
+        message = entry.message
+        if message.role == "assistant":
+            for call in message.tool_calls:
+                latest[call.id] = i
+            if message.tool_calls:
+                groups[i] = []
+        elif message.role == "tool" and message.tool_call_id in latest:
+            groups[latest[message.tool_call_id]].append(i)
+    return groups
+
+
+def _check_order(state: AgentState, event: Event) -> None:
+    if state.last_seq and event.agent != state.agent:
+        raise UsageError(
+            f"cannot fold an event of {event.agent!r} into the state of {state.agent!r}",
+            actor_id=event.agent,
+            seq=event.seq,
+        )
+    if event.seq != state.last_seq + 1:
+        raise UsageError(
+            f"cannot fold seq {event.seq} after seq {state.last_seq}: a log has no gaps",
+            actor_id=event.agent,
+            seq=event.seq,
+        )
+
+
+def _enqueue(state: AgentState, seq: int, message: ChatMessage) -> AgentState:
+    entry = QueuedMessage(seq=seq, message=message, tokens=message_tokens(message))
+    return msgspec.structs.replace(
+        state, queue=(*state.queue, entry), recall_count=state.recall_count + 1
+    )
+
+
+def _fold_timer_fired(state: AgentState, event: TimerFired) -> AgentState:
+    new = _enqueue(state, event.seq, render_input(event))
+    timers = tuple(
+        timer
+        for timer in state.timers
+        if timer.timer_id != event.timer_id or timer.every is not None
+    )
+    return msgspec.structs.replace(new, timers=timers)
+
+
+def _fold_timers(state: AgentState, event: TimerSet | TimerCancelled) -> AgentState:
+    timers = tuple(timer for timer in state.timers if timer.timer_id != event.timer_id)
+    if isinstance(event, TimerSet):
+        timers = (*timers, event)
+    return msgspec.structs.replace(state, timers=timers)
+
+
+def _fold_response(state: AgentState, event: LLMResponded) -> AgentState:
+    reported = event.usage.prompt_tokens
+    state = msgspec.structs.replace(state, last_prompt_tokens=reported if reported > 0 else None)
+    message = render_response(event)
+    return state if message is None else _enqueue(state, event.seq, message)
+
+
+def _fold_tool_result(state: AgentState, event: ToolReturned) -> AgentState:
+    message = render_tool_result(event)
+    if not _awaits_result(state.queue, event.call_id):
+        message = orphan_result(message)
+    return _enqueue(state, event.seq, message)
+
+
+def _awaits_result(queue: tuple[QueuedMessage, ...], call_id: str) -> bool:
+    """Whether the latest assistant message calling ``call_id`` has no answer yet."""
+    for entry in reversed(queue):
+        message = entry.message
+        if message.role == "tool" and message.tool_call_id == call_id:
+            return False
+        if message.role == "assistant" and any(call.id == call_id for call in message.tool_calls):
+            return True
+    return False
+
+
+def _fold_compaction(state: AgentState, event: ContextCompacted) -> AgentState:
+    kept = tuple(entry for entry in state.queue if entry.seq > event.through_seq)
+    return msgspec.structs.replace(
+        state,
+        queue=_repair_orphans(kept),
+        summary=event.summary,
+        last_prompt_tokens=None,
+        pressure_alerted=False,
+        compactions=state.compactions + 1,
+    )
+
+
+def _repair_orphans(queue: tuple[QueuedMessage, ...]) -> tuple[QueuedMessage, ...]:
+    """Re-read as notes the tool messages whose call left the queue.
+
+    Compaction plans never cut between a call and its results, so this only
+    matters for a hand-written ``context_compacted``; the fold stays total.
+    """
+    paired = {j for results in pair_results(queue).values() for j in results}
+    repaired = []
+    for j, entry in enumerate(queue):
+        if entry.message.role == "tool" and j not in paired:
+            message = orphan_result(entry.message)
+            repaired.append(
+                QueuedMessage(seq=entry.seq, message=message, tokens=message_tokens(message))
+            )
+        else:
+            repaired.append(entry)
+    return tuple(repaired)
+
+
+def _fold_created(state: AgentState, event: AgentCreated) -> AgentState:
+    """Set the agent up. A second ``agent_created`` resets the setup and keeps the conversation."""
+    return msgspec.structs.replace(
+        state,
+        model=event.model,
+        system=event.system,
+        context_window=event.context_window,
+        memory=CoreMemory.from_specs(event.blocks),
+    )
