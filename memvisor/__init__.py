@@ -12,6 +12,7 @@ from ._exceptions import AskTimeoutError as AskTimeoutError
 from ._exceptions import ConfigError as ConfigError
 from ._exceptions import ConflictError as ConflictError
 from ._exceptions import CorruptLogError as CorruptLogError
+from ._exceptions import EmbeddingError as EmbeddingError
 from ._exceptions import EventDecodeError as EventDecodeError
 from ._exceptions import ForeignFileError as ForeignFileError
 from ._exceptions import LogError as LogError
@@ -32,6 +33,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "CorruptLogError",
+    "EmbeddingError",
     "EventDecodeError",
     "ForeignFileError",
     "LogError",

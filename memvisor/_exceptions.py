@@ -5,6 +5,7 @@ MemvisorError
 ├── UsageError                 you called memvisor wrongly (a bug in the caller)
 ├── ConfigError                a setting or path given by the user is unusable
 ├── EventDecodeError           bytes that are not one whole, valid event
+├── EmbeddingError             an embedder (server or local model) failed or answered nonsense
 ├── LogError                   the event log refused or failed an operation
 │   ├── ConflictError          an append did not continue the agent's sequence
 │   ├── CorruptLogError        a stored event is damaged; nothing was rewritten
@@ -68,6 +69,11 @@ class ConfigError(MemvisorError):
 
 class EventDecodeError(MemvisorError):
     """The bytes are not one whole, valid event (damaged, truncated or foreign)."""
+
+
+class EmbeddingError(MemvisorError):
+    """An embedder failed (a server error after retries, a model crash) or returned
+    unusable vectors. Nothing was stored; the same call may succeed later."""
 
 
 class LogError(MemvisorError):

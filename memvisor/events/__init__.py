@@ -14,6 +14,14 @@ from ._log import Durability as Durability
 from ._log import EventLog as EventLog
 from ._log import LogStatistics as LogStatistics
 from ._log import MemoryEventLog as MemoryEventLog
+from ._recall import MAX_PAGE_SIZE as MAX_PAGE_SIZE
+from ._recall import RECALL_ROLES as RECALL_ROLES
+from ._recall import RecallEntry as RecallEntry
+from ._recall import RecallHit as RecallHit
+from ._recall import RecallPage as RecallPage
+from ._recall import RecallQuery as RecallQuery
+from ._recall import RecallRole as RecallRole
+from ._recall import message_of as message_of
 from ._sqlite import SqliteEventLog as SqliteEventLog
 from ._sqlite import open_sqlite_log as open_sqlite_log
 from ._types import AgentCreated as AgentCreated
@@ -40,6 +48,8 @@ from ._types import UserMessage as UserMessage
 
 __all__ = [
     "EVENT_TYPES",
+    "MAX_PAGE_SIZE",
+    "RECALL_ROLES",
     "AgentCreated",
     "AgentMessage",
     "AssistantMessage",
@@ -55,6 +65,11 @@ __all__ = [
     "LogStatistics",
     "MemoryEventLog",
     "MemoryPressure",
+    "RecallEntry",
+    "RecallHit",
+    "RecallPage",
+    "RecallQuery",
+    "RecallRole",
     "SourceAttached",
     "SqliteEventLog",
     "StepLimited",
@@ -69,6 +84,7 @@ __all__ = [
     "decode_event",
     "encode_event",
     "event_type",
+    "message_of",
     "open_sqlite_log",
 ]
 

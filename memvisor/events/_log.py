@@ -5,6 +5,10 @@ store accepts them only if they continue the agent's sequence exactly, so two
 writers can never interleave (the loser gets :class:`ConflictError`). This is
 optimistic concurrency: the same rule works for SQLite here and for a
 distributed log whose appends carry an expected last sequence.
+
+Every store also answers recall queries: a search of the messages among an
+agent's events (``_recall``). Recall is a projection of the log, so a store
+indexes a message with the append that brings it, or not at all.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import anyio
 import msgspec
 
 from .._exceptions import ConflictError, UsageError
+from ._recall import RecallPage, RecallQuery
+from ._recall_memory import MemoryRecall
 from ._types import Event
 
 __all__ = ["Durability", "EventLog", "LogStatistics", "MemoryEventLog", "check_append"]
@@ -71,6 +77,23 @@ class EventLog(Protocol):
         """Names of every agent with at least one event, sorted."""
         ...
 
+    async def search_recall(self, agent: str, query: RecallQuery) -> RecallPage:
+        """One page of ``agent``'s messages (see :func:`message_of`) matching ``query``.
+
+        With text, hits hold at least one of its words and are ranked by BM25,
+        best first, then newest first; without, the newest (highest ``seq``)
+        come first. Filters by role and by time (``start <= at <= end``) apply
+        either way. A page past the last one is empty but still gives the total.
+
+        Raises:
+            UsageError: the query is malformed (see :class:`RecallQuery`).
+        """
+        ...
+
+    async def count_recall(self, agent: str) -> int:
+        """How many of ``agent``'s events are messages in recall."""
+        ...
+
     def statistics(self) -> LogStatistics:
         """Counters since the log was opened."""
         ...
@@ -114,11 +137,13 @@ class MemoryEventLog:
     """An :class:`EventLog` held in memory: for tests and simulations.
 
     It checks appends exactly like the durable stores, so code that passes its
-    tests against this log keeps its sequence discipline on disk.
+    tests against this log keeps its sequence discipline on disk, and it answers
+    recall searches with the same hits, order and scores as the SQLite log.
     """
 
     def __init__(self) -> None:
         self._logs: dict[str, list[Event]] = {}
+        self._recall = MemoryRecall()
         self._appends = 0
         self._events = 0
 
@@ -130,6 +155,7 @@ class MemoryEventLog:
         log = self._logs.setdefault(events[0].agent, [])
         check_append(events, len(log))
         log.extend(events)
+        self._recall.add(events)
         self._appends += 1
         self._events += len(events)
 
@@ -155,6 +181,16 @@ class MemoryEventLog:
     async def agents(self) -> list[str]:
         await anyio.lowlevel.checkpoint()
         return sorted(name for name, log in self._logs.items() if log)
+
+    async def search_recall(self, agent: str, query: RecallQuery) -> RecallPage:
+        """See :meth:`EventLog.search_recall`."""
+        await anyio.lowlevel.checkpoint()
+        return self._recall.search(agent, query)
+
+    async def count_recall(self, agent: str) -> int:
+        """See :meth:`EventLog.count_recall`."""
+        await anyio.lowlevel.checkpoint()
+        return self._recall.count(agent)
 
     def statistics(self) -> LogStatistics:
         return LogStatistics(appends=self._appends, events=self._events, commits=self._appends)

@@ -12,7 +12,8 @@
 
 While one batch commits, new appends collect in the next one, so appends that
 arrive together share one transaction and one fsync, and each append returns
-only once its transaction is durable.
+only once its transaction is durable. The same transaction indexes the
+messages among the events for recall (``_sqlite_recall``).
 
 Invariants:
 
@@ -25,6 +26,9 @@ Invariants:
 * Every stored frame carries a CRC (see ``_codec``); a damaged one is reported as
   :class:`CorruptLogError` with its agent and seq, never skipped.
 * A file that is not a memvisor log is refused and left byte-for-byte untouched.
+* Schema versions: 1 (events only) and 2 (with recall). Opening a version-1 log
+  upgrades it in one transaction (recall is built from the stored events); a
+  log of a newer version is refused.
 """
 
 from __future__ import annotations
@@ -49,15 +53,23 @@ from .._exceptions import (
 from .._util import single_error
 from ._codec import decode_event, encode_event, event_type
 from ._log import Durability, LogStatistics, check_append
+from ._recall import RecallPage, RecallQuery, check_query, message_of
+from ._sqlite_recall import (
+    INCOMING_SQL,
+    RECALL_SCHEMA,
+    backfill_recall,
+    count_recall,
+    search_recall,
+)
 from ._types import Event
 
 __all__ = ["SqliteEventLog", "open_sqlite_log"]
 
 APPLICATION_ID = 0x6D766C67  # "mvlg"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-_SCHEMA = """
+_EVENTS_SCHEMA = """
 CREATE TABLE streams (
     id    INTEGER PRIMARY KEY,
     name  TEXT NOT NULL UNIQUE
@@ -72,27 +84,24 @@ CREATE TABLE events (
     UNIQUE (stream, seq)
 );
 """
+_SCHEMA = _EVENTS_SCHEMA + RECALL_SCHEMA
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
 _MAX_SEQ = 2**62
-_COLS = 5  # agent, seq, type, at, frame: the parameters of one row
-_ROWS_PER_INSERT = 2000  # 10,000 parameters, well under SQLite's 32,766 limit
+_COLS = 6  # agent, seq, type, at, frame, recall text (None if no message): one row
+_ROWS_PER_INSERT = 2000  # 12,000 parameters, well under SQLite's 32,766 limit
 _Span = tuple[str, int, int]  # agent, index of its first row in the batch, row count
 
 
 @functools.lru_cache(maxsize=128)
-def _insert_sql(n: int) -> str:
-    values = ",".join(["(?,?,?,?,?)"] * n)
-    return (
-        # OR FAIL: no statement journal (a temp file per commit otherwise); a failed
-        # insert still rolls back, because _transaction rolls the whole batch back.
-        "INSERT OR FAIL INTO events(stream, seq, type, at, body)"
-        " SELECT (SELECT id FROM streams WHERE name = v.column1),"
-        f" v.column2, v.column3, v.column4, v.column5 FROM (VALUES {values}) AS v"
-    )
+def _insert_sql(n: int, conflict: str) -> str:
+    # One row per event into the writer's temporary view, whose trigger writes
+    # the event and, for a message, its recall row (see _sqlite_recall).
+    values = ",".join(["(?,?,?,?,?,?)"] * n)
+    return f"INSERT {conflict} INTO incoming(agent, seq, type, at, body, text) VALUES {values}"
 
 
 class _Store:
@@ -107,14 +116,17 @@ class _Store:
         _refuse_foreign_file(path)
         self._w = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            fresh = self._is_fresh()  # reads only: a foreign file stays byte-for-byte intact
+            version = self._version()  # reads only: a foreign file stays byte-for-byte intact
             self._configure(self._w, durability)
-            if fresh:
+            if version == 0:
                 # One transaction: a crash mid-way leaves an empty file, never a half-made log.
                 self._w.executescript(
                     f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id={APPLICATION_ID};"
                     f" PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
                 )
+            elif version < SCHEMA_VERSION:
+                self._transaction(self._upgrade)
+            self._w.executescript(INCOMING_SQL)
             self._r = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._configure(self._r, durability)
         except sqlite3.DatabaseError as exc:
@@ -136,25 +148,35 @@ class _Store:
         # dirties one index page per agent, and frequent checkpoints stall the writer.
         conn.execute("PRAGMA wal_autocheckpoint=8192")
 
-    def _is_fresh(self) -> bool:
-        """True for an empty database; raise if the file belongs to someone else."""
+    def _version(self) -> int:
+        """The log's schema version, 0 for an empty database; raise if the file
+        belongs to someone else or to a newer memvisor."""
         conn = self._w
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         if app_id == APPLICATION_ID:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            version: int = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise ForeignFileError(
                     f"{self.path} was written by a newer memvisor (log schema {version},"
                     f" this one knows {SCHEMA_VERSION}); upgrade memvisor to open it"
                 )
-            return False
+            return version
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app_id != 0 or tables:
             raise ForeignFileError(
                 f"{self.path} is an SQLite database of another program, not a memvisor log;"
                 " refusing to touch it (choose another --home)"
             )
-        return True
+        return 0
+
+    def _upgrade(self) -> None:
+        """Version 1 → 2, inside one transaction: build recall from the stored events."""
+        conn = self._w
+        # Re-read under the write lock: another process may have upgraded it meanwhile.
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:
+            conn.execute(RECALL_SCHEMA)
+            backfill_recall(conn)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._r.close()
@@ -170,13 +192,21 @@ class _Store:
     def write_batch(
         self, params: list[object], spans: Sequence[_Span], new_streams: Sequence[str]
     ) -> list[LogError | None]:
-        """Commit every append of a batch in one transaction.
+        """Commit every append of a batch, recall rows included, in one transaction.
 
         Returns one entry per span: ``None`` if it is durable, else its error. A
         conflicting append fails alone: the others are retried without it.
         """
         try:
-            self._transaction(lambda: self._insert(params, new_streams))
+            if new_streams or len(params) > _ROWS_PER_INSERT * _COLS:
+                self._transaction(lambda: self._insert(params, new_streams))
+            else:
+                # The usual batch is one statement, hence its own transaction: the
+                # worker thread then retakes the GIL once, when all is written,
+                # instead of after BEGIN, INSERT and COMMIT each, every time
+                # waiting for the event loop to pause. OR ABORT: a failure rolls
+                # the whole statement, thus the whole transaction, back.
+                self._w.execute(_insert_sql(len(params) // _COLS, "OR ABORT"), params)
         except sqlite3.IntegrityError:
             return self._write_each(params, spans)
         except sqlite3.Error as exc:
@@ -227,7 +257,9 @@ class _Store:
         step = _ROWS_PER_INSERT * _COLS
         for i in range(0, len(params), step):
             chunk = params[i : i + step]
-            conn.execute(_insert_sql(len(chunk) // _COLS), chunk)
+            # OR FAIL: no statement journal (a temp file per commit otherwise); a
+            # failed insert still rolls back: _transaction rolls the batch back.
+            conn.execute(_insert_sql(len(chunk) // _COLS, "OR FAIL"), chunk)
 
     def _transaction(self, body: Callable[[], object]) -> None:
         conn = self._w
@@ -270,6 +302,12 @@ class _Store:
             " (SELECT 1 FROM events e WHERE e.stream = s.id) ORDER BY name"
         ).fetchall()
         return [name for (name,) in rows]
+
+    def search_recall(self, agent: str, query: RecallQuery) -> RecallPage:
+        return search_recall(self._r, agent, query)
+
+    def count_recall(self, agent: str) -> int:
+        return count_recall(self._r, agent)
 
 
 def _clamp(n: int | None) -> int:
@@ -366,7 +404,9 @@ class SqliteEventLog:
         batch.rows += len(events)
         params = batch.params
         for e in events:
-            params += (agent, e.seq, event_type(e), e.at, encode_event(e))
+            entry = message_of(e)  # recall is indexed in the events' own transaction
+            text = None if entry is None else entry.text
+            params += (agent, e.seq, event_type(e), e.at, encode_event(e), text)
         if agent not in self._known_streams:
             batch.new_streams.append(agent)
         self._wakeup.set()
@@ -441,6 +481,22 @@ class SqliteEventLog:
     async def agents(self) -> list[str]:
         """Names of every agent with at least one event, sorted."""
         return await self._read(self._store.agents)
+
+    async def search_recall(self, agent: str, query: RecallQuery) -> RecallPage:
+        """One page of ``agent``'s messages matching ``query``.
+
+        See :meth:`EventLog.search_recall`.
+
+        Raises:
+            UsageError: the query is malformed (see :class:`RecallQuery`).
+            CorruptLogError: the stored event of a hit is damaged.
+        """
+        check_query(query)
+        return await self._read(self._store.search_recall, agent, query)
+
+    async def count_recall(self, agent: str) -> int:
+        """How many of ``agent``'s events are messages in recall."""
+        return await self._read(self._store.count_recall, agent)
 
     def statistics(self) -> LogStatistics:
         """Appends, events and commits since the log was opened."""

@@ -24,12 +24,15 @@ from hypothesis import strategies as st
 
 from memvisor._exceptions import ConflictError, UsageError
 from memvisor.events import (
+    MAX_PAGE_SIZE,
     Durability,
     Event,
     EventLog,
     MemoryEventLog,
+    RecallQuery,
     UserMessage,
     encode_event,
+    message_of,
     open_sqlite_log,
 )
 
@@ -84,6 +87,8 @@ async def snapshot(log: EventLog, agents: Sequence[str]) -> object:
 
 async def test_new_log_is_empty(open_log: LogFactory) -> None:
     async with open_log() as log:
+        assert await log.count_recall("ada") == 0
+        assert (await log.search_recall("ada", RecallQuery(text="hi"))).total == 0
         assert await log.agents() == []
         assert await log.last_seq("ada") == 0
         assert await log.read("ada") == []
@@ -410,3 +415,37 @@ async def test_random_appends_read_back_exactly_in_order_without_gaps(
         stats = log.statistics()
         assert stats.appends == len(plan)
         assert stats.events == sum(map(len, plan))
+
+
+# --- recall is kept with the events ------------------------------------------------
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(plan=_plans(), concurrently=st.booleans())
+async def test_recall_holds_every_message_of_random_appends(
+    open_log: LogFactory, plan: list[list[Event]], concurrently: bool
+) -> None:
+    async with open_log() as log:
+        if concurrently:  # one writer task per agent: batches share commits
+
+            async def write(agent: str) -> None:
+                for batch in plan:
+                    if batch[0].agent == agent:
+                        await log.append(batch)
+
+            async with anyio.create_task_group() as tg:
+                for agent in {batch[0].agent for batch in plan}:
+                    tg.start_soon(write, agent)
+        else:
+            for batch in plan:
+                await log.append(batch)
+        for agent in await log.agents():
+            messages = [e.seq for e in await log.read(agent) if message_of(e) is not None]
+            assert await log.count_recall(agent) == len(messages)
+            everything = RecallQuery(page_size=MAX_PAGE_SIZE)
+            page = await log.search_recall(agent, everything)
+            assert [hit.seq for hit in page.hits] == messages[::-1]

@@ -26,8 +26,12 @@ from memvisor.events import (
     Durability,
     Event,
     ExternalEvent,
+    RecallQuery,
     SqliteEventLog,
+    TimerSet,
     UserMessage,
+    encode_event,
+    event_type,
     open_sqlite_log,
 )
 
@@ -424,3 +428,196 @@ async def test_rejected_append_also_fails_the_same_agents_later_appends_in_its_b
         assert await fresh.read("ada") == [ev("ada", 1), ev("ada", 2, "fresh wrote it")]
         assert isinstance(outcomes[3], LogError), "ada#3 landed after another writer's ada#2"
         await fresh.append([ev("ada", 3, "fresh wrote it")])
+
+
+# --- recall in the same transaction as the events ----------------------------------
+
+
+async def test_conflicting_append_leaves_no_recall_rows_and_its_batch_mates_keep_theirs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.sqlite3"
+    async with open_sqlite_log(path) as stale, open_sqlite_log(path) as fresh:
+        for agent in ("ada", "bob", "carl"):
+            await stale.append([ev(agent, 1)])
+        await fresh.append([ev("ada", 2, "fresh wrote it")])
+        outcomes: dict[str, BaseException | None] = {}
+
+        async def write(event: Event) -> None:
+            try:
+                await stale.append([event])
+            except LogError as exc:
+                outcomes[event.agent] = exc
+            else:
+                outcomes[event.agent] = None
+
+        # As in the test above: ada's and bob's appends share a commit, ada's
+        # fails, and bob's is written again alone, by the retry path.
+        with raw(path) as lock:
+            lock.execute("BEGIN IMMEDIATE")
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(write, ev("carl", 2))
+                await anyio.wait_all_tasks_blocked()
+                tg.start_soon(write, ev("ada", 2, "stale wrote it"))
+                tg.start_soon(write, ev("bob", 2, "bob wrote it"))
+                await anyio.wait_all_tasks_blocked()
+                lock.execute("COMMIT")
+
+        assert isinstance(outcomes["ada"], ConflictError)
+        assert outcomes["bob"] is None
+        for log in (stale, fresh):
+            assert [await log.count_recall(a) for a in ("ada", "bob", "carl")] == [2, 2, 2]
+            stale_hits = await log.search_recall("ada", RecallQuery(text="stale"))
+            assert stale_hits.total == 0
+            fresh_hits = await log.search_recall("ada", RecallQuery(text="wrote"))
+            assert [hit.text for hit in fresh_hits.hits] == ["fresh wrote it"]
+            bob_hits = await log.search_recall("bob", RecallQuery(text="wrote"))
+            assert [hit.seq for hit in bob_hits.hits] == [2]
+
+
+async def test_recall_survives_reopening_and_is_not_built_twice(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    async with open_sqlite_log(path) as log:
+        await log.append(evs("ada", 1, 6))
+    for _ in range(2):
+        async with open_sqlite_log(path) as log:
+            assert await log.count_recall("ada") == 6
+            page = await log.search_recall("ada", RecallQuery(page_size=10))
+            assert [hit.seq for hit in page.hits] == [6, 5, 4, 3, 2, 1]
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert "recall_fts" in names
+        assert "incoming" not in names  # the writer's view is temporary: never in the file
+
+
+async def test_damaged_event_found_by_a_search_raises_corrupt_log_error(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    await _write_ada_and_bob(path)
+    with raw(path) as conn:
+        row_id, body = _row(conn, "ada", 4)
+        conn.execute("UPDATE events SET body = ? WHERE id = ?", (body[:-1], row_id))
+    async with open_sqlite_log(path) as log:
+        with pytest.raises(CorruptLogError) as info:
+            await log.search_recall("ada", RecallQuery(text="4"))
+        assert (info.value.actor_id, info.value.seq) == ("ada", 4)
+        page = await log.search_recall("ada", RecallQuery(text="5"))
+        assert [hit.seq for hit in page.hits] == [5]  # what does not touch it still reads
+        assert await log.count_recall("ada") == 6
+
+
+# --- schema 1 → 2 ---------------------------------------------------------------
+
+# The schema of logs written before recall existed, exactly as memvisor wrote it.
+_SCHEMA_V1 = """
+CREATE TABLE streams (
+    id    INTEGER PRIMARY KEY,
+    name  TEXT NOT NULL UNIQUE
+);
+CREATE TABLE events (
+    id      INTEGER PRIMARY KEY,
+    stream  INTEGER NOT NULL REFERENCES streams(id),
+    seq     INTEGER NOT NULL,
+    type    TEXT NOT NULL,
+    at      REAL NOT NULL,
+    body    BLOB NOT NULL,
+    UNIQUE (stream, seq)
+);
+"""
+
+
+def _write_v1_log(path: Path, events: list[Event]) -> None:
+    with raw(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(
+            f"BEGIN IMMEDIATE; {_SCHEMA_V1} PRAGMA application_id={0x6D766C67};"
+            " PRAGMA user_version=1; COMMIT;"
+        )
+        for e in events:
+            conn.execute("INSERT OR IGNORE INTO streams(name) VALUES (?)", (e.agent,))
+            conn.execute(
+                "INSERT INTO events(stream, seq, type, at, body)"
+                " VALUES ((SELECT id FROM streams WHERE name = ?), ?, ?, ?, ?)",
+                (e.agent, e.seq, event_type(e), e.at, encode_event(e)),
+            )
+
+
+def _v1_events() -> list[Event]:
+    events: list[Event] = []
+    for seq in range(1, 31):
+        if seq % 5 == 0:  # not messages
+            events.append(
+                TimerSet(agent="ada", seq=seq, at=1000.0 + seq, timer_id=f"t{seq}", due=0)
+            )
+        else:
+            events.append(
+                ev("ada", seq, f"note {seq} about the {'budget' if seq % 2 else 'trip'}")
+            )
+    events += evs("bob", 1, 4)
+    return events
+
+
+async def test_log_of_schema_1_is_upgraded_with_recall_built_from_its_events(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.sqlite3"
+    events = _v1_events()
+    _write_v1_log(path, events)
+    with raw(path) as conn:  # one damaged event: left out of recall, still reported on read
+        row_id, body = _row(conn, "ada", 7)
+        conn.execute("UPDATE events SET body = ? WHERE id = ?", (body[:-1], row_id))
+
+    async with open_sqlite_log(path) as log:
+        assert await log.count_recall("ada") == 24 - 1
+        assert await log.count_recall("bob") == 4
+        page = await log.search_recall("ada", RecallQuery(text="budget", page_size=100))
+        assert sorted(hit.seq for hit in page.hits) == [1, 3, 9, 11, 13, 17, 19, 21, 23, 27, 29]
+        with pytest.raises(CorruptLogError):
+            await log.read("ada")
+        await log.append([ev("ada", 31, "a budget after the upgrade")])
+        page = await log.search_recall("ada", RecallQuery(text="upgrade"))
+        assert [hit.seq for hit in page.hits] == [31]
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    async with open_sqlite_log(path) as log:
+        assert await log.count_recall("ada") == 24
+
+
+async def test_two_processes_upgrading_one_log_at_once_build_recall_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.sqlite3"
+    _write_v1_log(path, _v1_events())
+    counts: list[int] = []
+
+    async def open_and_count() -> None:
+        async with open_sqlite_log(path) as log:
+            counts.append(await log.count_recall("ada"))
+
+    async with anyio.create_task_group() as tg:  # each opening upgrades in a worker thread
+        for _ in range(4):
+            tg.start_soon(open_and_count)
+    assert counts == [24] * 4
+
+
+async def test_upgrade_of_a_log_bigger_than_one_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    _write_v1_log(path, [ev("ada", seq, f"line {seq}") for seq in range(1, 2501)])
+    async with open_sqlite_log(path) as log:
+        assert await log.count_recall("ada") == 2500
+        page = await log.search_recall("ada", RecallQuery(text="2345"))
+        assert [hit.seq for hit in page.hits] == [2345]
+
+
+async def test_append_bigger_than_one_insert_statement_indexes_every_message(
+    tmp_path: Path,
+) -> None:
+    # More rows than one INSERT takes (2,000): the commit runs several statements
+    # in one explicit transaction, and the recall rows ride along with each.
+    async with open_sqlite_log(tmp_path / "events.sqlite3") as log:
+        await log.append(evs("ada", 1, 3))
+        await log.append(evs("ada", 4, 4503))
+        assert await log.count_recall("ada") == 4503
+        page = await log.search_recall("ada", RecallQuery(text="4321", roles=("user",)))
+        assert [hit.seq for hit in page.hits] == [4321]
+        assert len(await log.read("ada")) == 4503
