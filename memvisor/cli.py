@@ -10,43 +10,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
 import click
 import msgspec
 
-from ._exceptions import MemvisorError
-from ._home import log_path, resolve_home
+from ._cli_support import Home, user_errors
+from ._home import resolve_home
 from .events import EVENT_TYPES, Event, event_type, open_sqlite_log
 
 __all__ = ["main"]
 
 _json = msgspec.json.Encoder()
-
-
-class _Home(msgspec.Struct, frozen=True):
-    path: Path
-
-    @property
-    def log(self) -> Path:
-        return log_path(self.path)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn memvisor's expected failures into one readable line and exit status 1."""
-    try:
-        try:
-            yield
-        except* MemvisorError as group:  # errors out of task groups arrive grouped
-            for exc in group.exceptions:
-                click.echo(f"memvisor: error: {exc}", err=True)
-            sys.exit(1)
-    except* click.ClickException as group:  # raised inside an event loop: unwrap for click
-        raise group.exceptions[0] from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,7 +36,7 @@ def _user_errors() -> Iterator[None]:
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
     """memvisor: LLM agents that manage their own memory, as event-sourced actors."""
-    ctx.obj = _Home(resolve_home(home))
+    ctx.obj = Home(resolve_home(home))
 
 
 @cli.command()
@@ -75,7 +51,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     help="full: fsync every commit; normal: faster, may lose the last commits on power loss.",
 )
 @click.pass_obj
-def demo(home: _Home, agents: int, days: float, seed: int, durability: str) -> None:
+def demo(home: Home, agents: int, days: float, seed: int, durability: str) -> None:
     """Run a population of agents through simulated days, logging every event.
 
     Virtual time: a week passes in seconds. Run it again and every agent's log
@@ -86,7 +62,7 @@ def demo(home: _Home, agents: int, days: float, seed: int, durability: str) -> N
     if agents < 2:
         raise click.BadParameter("the demo needs at least 2 agents", param_hint="--agents")
     click.echo(f"simulating {agents} agents for {days:g} days (log: {home.log}) …", err=True)
-    with _user_errors():
+    with user_errors():
         report = run_demo(
             str(home.log),
             agents=agents,
@@ -111,7 +87,7 @@ def demo(home: _Home, agents: int, days: float, seed: int, durability: str) -> N
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N events.")
 @click.pass_obj
 def log_cmd(
-    home: _Home,
+    home: Home,
     name: str | None,
     as_json: bool,
     start: int,
@@ -133,7 +109,7 @@ def log_cmd(
     if not home.log.exists():
         raise click.ClickException(f"no event log at {home.log} (run `memvisor demo` first?)")
     query = _LogQuery(start=start, stop=None if until is None else until + 1, tail=tail)
-    with _user_errors():
+    with user_errors():
         if name is None:
             anyio.run(_list_agents, home.log)
             return
@@ -171,6 +147,16 @@ def _summary(event: Event) -> str:
         fields.pop(key)
     detail = " ".join(f"{k}={v!r}" for k, v in fields.items() if v not in (None, (), ""))
     return f"{event.seq:>6}  {stamp}  {event_type(event):<20} {detail}"
+
+
+def _register_subcommands() -> None:
+    from ._cli_memory import attach, load, sources
+
+    for command in (load, attach, sources):
+        cli.add_command(command)
+
+
+_register_subcommands()
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from memvisor.cli import cli
 
-COMMANDS = [[], ["demo"], ["log"]]
+COMMANDS = [[], ["demo"], ["log"], ["load"], ["attach"], ["sources"]]
 _MAIN = "from memvisor.cli import main; main()"
 
 
@@ -156,3 +156,61 @@ def test_a_demo_with_one_agent_is_refused_with_a_usage_message(tmp_path: Path) -
     assert result.exit_code == 2
     assert "at least 2 agents" in result.output
     assert not (tmp_path / "events.sqlite3").exists()
+
+
+def test_load_attach_and_sources_from_the_command_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    docs = tmp_path / "docs"
+    (docs / "deep").mkdir(parents=True)
+    (docs / "a.md").write_text("Archival memory keeps passages. " * 80)
+    (docs / "deep" / "b.txt").write_text("Recall memory keeps every message. " * 80)
+    (docs / "deep" / "broken.txt").write_bytes(b"\x00\x01\x02")
+    (docs / "image.png").write_bytes(b"\x89PNG not taken")
+    load = [*home, "load", "manual", str(docs), "--chunk-tokens", "50", "--embedder", "none"]
+
+    first = runner.invoke(cli, load)
+    assert first.exit_code == 0, first.output
+    assert "2 files" in first.output
+    assert "skipped" in first.output
+    assert "broken.txt" in first.output
+    added = int(first.output.split(" new")[0].rsplit(" ", 1)[1])
+    assert added > 2
+
+    again = runner.invoke(cli, load)
+    assert again.exit_code == 0
+    assert ", 0 new" in again.output  # loading the same files twice adds nothing
+
+    listing = runner.invoke(cli, [*home, "sources"])
+    assert f"manual\t{added} passages" in listing.output
+
+    assert runner.invoke(cli, [*home, "demo", "--agents", "2", "--days", "1"]).exit_code == 0
+    attached = runner.invoke(cli, [*home, "attach", "demo-0", "manual"])
+    assert attached.exit_code == 0
+    assert "attached 'manual' to 'demo-0'" in attached.output
+    twice = runner.invoke(cli, [*home, "attach", "demo-0", "manual"])
+    assert "already attached" in twice.output
+    shown = runner.invoke(cli, [*home, "log", "demo-0", "--type", "source_attached", "--json"])
+    assert [json.loads(line)["source"] for line in shown.output.splitlines()] == ["manual"]
+
+    unknown_source = runner.invoke(cli, [*home, "attach", "demo-0", "nope"])
+    assert unknown_source.exit_code == 1
+    assert "no data source named 'nope'" in unknown_source.output
+    unknown_agent = runner.invoke(cli, [*home, "attach", "ghost", "manual"])
+    assert unknown_agent.exit_code == 1
+    assert "no agent named 'ghost'" in unknown_agent.output
+
+
+def test_a_bad_embedder_spec_or_chunk_size_is_a_readable_error(tmp_path: Path) -> None:
+    runner = CliRunner()
+    (tmp_path / "a.txt").write_text("hello")
+    home = ["--home", str(tmp_path / "home")]
+    bad = runner.invoke(cli, [*home, "load", "s", str(tmp_path / "a.txt"), "--embedder", "magic"])
+    assert bad.exit_code == 1
+    assert "unknown embedder 'magic'" in bad.output
+    chunk = runner.invoke(
+        cli,
+        [*home, "load", "s", str(tmp_path / "a.txt"), "--chunk-tokens", "10", "--overlap", "10"],
+    )
+    assert chunk.exit_code == 1
+    assert "overlap must be" in chunk.output

@@ -1,0 +1,46 @@
+"""What every ``memvisor`` subcommand shares: the home directory and error reporting."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import msgspec
+
+from ._exceptions import MemvisorError
+from ._home import log_path
+
+__all__ = ["Home", "user_errors"]
+
+
+class Home(msgspec.Struct, frozen=True):
+    """The runtime's home directory and the files in it."""
+
+    path: Path
+
+    @property
+    def log(self) -> Path:
+        """The event log."""
+        return log_path(self.path)
+
+    @property
+    def archival(self) -> Path:
+        """The archival store (a LanceDB directory)."""
+        return self.path / "archival"
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn memvisor's expected failures into one readable line and exit status 1."""
+    try:
+        try:
+            yield
+        except* MemvisorError as group:  # errors out of task groups arrive grouped
+            for exc in group.exceptions:
+                click.echo(f"memvisor: error: {exc}", err=True)
+            sys.exit(1)
+    except* click.ClickException as group:  # raised inside an event loop: unwrap for click
+        raise group.exceptions[0] from None
