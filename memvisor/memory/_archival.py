@@ -5,7 +5,7 @@ insert(passages) ─► validate all ─► drop ids already stored ─► embed
 search(query)    ─► filter: owners (any) ∧ tags (all) ∧ start <= at < end
                     ├─ fulltext  BM25 over the FTS index                      total: exact
                     ├─ semantic  cosine to the query's embedding              total: exact
-                    └─ hybrid    top-W of each, reciprocal rank fusion (k=60) total: |fused list|
+                    └─ hybrid    top-W of each, reciprocal rank fusion (k=5) total: |fused list|
 maintenance (a background task of open_archival) ─► compact, fold new rows into the indexes,
                     build the FTS index at once and the ANN index past ANN_THRESHOLD rows
 ```

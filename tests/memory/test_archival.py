@@ -32,7 +32,7 @@ from memvisor.memory._archival import (
     open_archival,
 )
 from memvisor.memory._archival_ids import IdFilter
-from memvisor.memory._archival_query import rrf_fuse
+from memvisor.memory._archival_query import RRF_K, rrf_fuse
 from memvisor.memory._archival_search import fetch
 from memvisor.memory._embedders import Vectors
 
@@ -588,11 +588,13 @@ def test_without_threads_it_runs_on_the_event_loop_under_a_mock_clock(tmp_path: 
 # --- pure parts ----------------------------------------------------------------------------
 
 
-def test_rrf_scores_are_reciprocal_ranks_with_k_60_and_ties_go_to_the_smaller_id() -> None:
-    fused = dict(rrf_fuse([["a", "b", "c"], ["c", "d"]]))
+def test_rrf_scores_are_reciprocal_ranks_and_ties_go_to_the_smaller_id() -> None:
+    fused = dict(rrf_fuse([["a", "b", "c"], ["c", "d"]], k=60))
     assert fused["a"] == pytest.approx(1 / 61)
     assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
     assert fused["d"] == pytest.approx(1 / 62)
+    default = dict(rrf_fuse([["a", "b"], ["b"]]))
+    assert default["b"] == pytest.approx(1 / (RRF_K + 2) + 1 / (RRF_K + 1))
     assert [pid for pid, _ in rrf_fuse([["b", "a"], ["a", "b"]])] == ["a", "b"]
     assert [pid for pid, _ in rrf_fuse([["x", "y"], ["z"]])] == ["x", "z", "y"]
 
