@@ -30,8 +30,9 @@ Invariants:
 * The queue is in log order (``seq`` ascending) and every ``tool`` message in
   it answers a call of an ``assistant`` message earlier in the queue; no call
   has two answers.
-* ``recall_count`` counts every message that ever entered the queue;
-  compaction never lowers it (the messages stay in the log, hence in recall).
+* ``recall_count`` counts the events recall indexes (``message_of``), the same
+  number ``EventLog.count_recall`` reports; compaction never lowers it (the
+  messages stay in the log, hence in recall).
 """
 
 from collections.abc import Iterable
@@ -60,6 +61,7 @@ from ..events import (
     ToolReturned,
     UserMessage,
 )
+from ..events._recall import message_of
 from ._core import CoreMemory, apply_edit
 from ._messages import (
     ChatMessage,
@@ -121,7 +123,14 @@ def fold(state: AgentState, event: Event) -> AgentState:
             agent's, or not the next ``seq``).
     """
     _check_order(state, event)
-    state = msgspec.structs.replace(state, agent=event.agent, last_seq=event.seq)
+    # Recall holds exactly the events the log indexes as messages (events/_recall.py),
+    # so "N messages in recall" agrees with what conversation_search can find.
+    state = msgspec.structs.replace(
+        state,
+        agent=event.agent,
+        last_seq=event.seq,
+        recall_count=state.recall_count + (message_of(event) is not None),
+    )
     match event:
         case UserMessage() | ExternalEvent() | AgentMessage() | StepLimited():
             new = _enqueue(state, event.seq, render_input(event))
@@ -199,9 +208,7 @@ def _check_order(state: AgentState, event: Event) -> None:
 
 def _enqueue(state: AgentState, seq: int, message: ChatMessage) -> AgentState:
     entry = QueuedMessage(seq=seq, message=message, tokens=message_tokens(message))
-    return msgspec.structs.replace(
-        state, queue=(*state.queue, entry), recall_count=state.recall_count + 1
-    )
+    return msgspec.structs.replace(state, queue=(*state.queue, entry))
 
 
 def _fold_timer_fired(state: AgentState, event: TimerFired) -> AgentState:

@@ -36,6 +36,7 @@ from memvisor.events import (
     ToolReturned,
     UserMessage,
 )
+from memvisor.events._recall import message_of
 from memvisor.memory._core import EditOp
 from memvisor.memory._messages import ChatMessage
 
@@ -349,3 +350,8 @@ def replace_window(events: list[Event], window: int) -> list[Event]:
     first = events[0]
     assert isinstance(first, AgentCreated)
     return [msgspec.structs.replace(first, context_window=window), *events[1:]]
+
+
+def recall_events(events: list[Event]) -> list[Event]:
+    """The events recall indexes (what ``count_recall`` counts)."""
+    return [event for event in events if message_of(event) is not None]

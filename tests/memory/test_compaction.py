@@ -40,7 +40,7 @@ from memvisor.memory._messages import ChatMessage
 from memvisor.memory._state import AgentState, QueuedMessage, fold, fold_all
 from memvisor.memory._tokens import estimate_text
 
-from .strategies import AGENT, assert_api_valid, histories, message_events
+from .strategies import AGENT, assert_api_valid, histories, message_events, recall_events
 
 T0 = 1_735_689_600.0
 WINDOW = 2000
@@ -394,7 +394,7 @@ def test_after_compaction_the_context_fits_nothing_is_lost_and_calls_stay_paired
     # Nothing is lost from recall: the log only grew, the count did not move, and
     # the evicted messages are exactly the queue's messages through through_seq.
     assert len(message_events([*events, event])) == len(message_events(events))
-    assert after.recall_count == state.recall_count == len(message_events(events))
+    assert after.recall_count == state.recall_count == len(recall_events(events))
     before = [entry.seq for entry in state.queue]
     assert event.evicted == plan.count == len([s for s in before if s <= event.through_seq]) >= 1
     assert after.queue == state.queue[plan.count :]

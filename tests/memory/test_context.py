@@ -130,7 +130,7 @@ def test_prompt_hash_is_pinned_for_a_known_state() -> None:
     # replay's. Change it only on purpose, and say so in the commit.
     compiled = compile_context(fold_all(_conversation()), archival_count=3)
     assert compiled.prompt_hash == (
-        "sha256:79f77728877ad0c39568eab146ec1b591e92783c11156fa136d92ce485f6a2e1"
+        "sha256:97fe5d2388d428ecdf0cf26c70ac0693b55e86d0520aca7a4922df4a7452eac8"
     )
 
 

@@ -38,7 +38,7 @@ from memvisor.memory._core import Block
 from memvisor.memory._messages import PAYLOAD_MAX_CHARS, ChatMessage
 from memvisor.memory._state import AgentState, fold, fold_all
 
-from .strategies import AGENT, assert_api_valid, histories, message_events
+from .strategies import AGENT, assert_api_valid, histories, recall_events
 
 T0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
 E = TypeVar("E", bound=Event)
@@ -270,7 +270,7 @@ def test_compaction_drops_messages_through_seq_and_sets_the_summary() -> None:
     state = log.state()
     assert [entry.seq for entry in state.queue] == [4, 5, 6]
     assert state.summary == "Bob said"
-    assert state.recall_count == before.recall_count == 5
+    assert state.recall_count == before.recall_count == 4  # the alert is not a recall message
     assert state.last_prompt_tokens is None
     assert not state.pressure_alerted
     assert state.compactions == 1
@@ -348,5 +348,5 @@ def test_folding_in_two_halves_equals_folding_at_once(
 def test_every_folded_history_compiles_to_a_valid_conversation(events: list[Event]) -> None:
     state = fold_all(events)
     assert [entry.seq for entry in state.queue] == sorted(entry.seq for entry in state.queue)
-    assert state.recall_count == len(message_events(events))
+    assert state.recall_count == len(recall_events(events))
     assert_api_valid(compile_context(state, archival_count=0).messages)
