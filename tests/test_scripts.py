@@ -47,3 +47,33 @@ def test_bench_runtime_prints_one_json_object_with_every_figure(
     assert set(figures) >= RUNTIME_KEYS
     assert all(figures[key] > 0 for key in RUNTIME_KEYS)
     assert figures["backend"] == backend
+
+
+LOCOMO = ROOT.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
+
+
+@pytest.mark.skipif(not LOCOMO.exists(), reason="../shared/data/locomo is not beside the project")
+def test_eval_locomo_prints_recall_and_mrr_for_both_searches(tmp_path: Path) -> None:
+    # One conversation, full-text archival: the shape and sanity of the report, in seconds.
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "eval_locomo.py"),
+            "--limit",
+            "1",
+            "--no-embedder",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["conversations"] == 1
+    assert report["questions"] > 100
+    for search in ("conversation_search", "archival_memory_search"):
+        overall = report[search]["overall"]
+        assert set(overall) == {"recall@1", "recall@5", "recall@10", "mrr"}
+        assert 0 < overall["recall@1"] <= overall["recall@5"] <= overall["recall@10"] <= 1
+        assert set(report[search]["by_category"]) <= {"1", "2", "3", "4", "5"}
