@@ -11,13 +11,16 @@ from ._exceptions import ActorError as ActorError
 from ._exceptions import AskTimeoutError as AskTimeoutError
 from ._exceptions import ConfigError as ConfigError
 from ._exceptions import ConflictError as ConflictError
+from ._exceptions import ContextOverflowError as ContextOverflowError
 from ._exceptions import CorruptLogError as CorruptLogError
 from ._exceptions import EmbeddingError as EmbeddingError
 from ._exceptions import EventDecodeError as EventDecodeError
 from ._exceptions import ForeignFileError as ForeignFileError
+from ._exceptions import LLMAPIError as LLMAPIError
 from ._exceptions import LogError as LogError
 from ._exceptions import MailboxFullError as MailboxFullError
 from ._exceptions import MemvisorError as MemvisorError
+from ._exceptions import ModelBehaviorError as ModelBehaviorError
 from ._exceptions import UnknownActorError as UnknownActorError
 from ._exceptions import UsageError as UsageError
 from ._exceptions import error_context as error_context
@@ -32,13 +35,16 @@ __all__ = [
     "AskTimeoutError",
     "ConfigError",
     "ConflictError",
+    "ContextOverflowError",
     "CorruptLogError",
     "EmbeddingError",
     "EventDecodeError",
     "ForeignFileError",
+    "LLMAPIError",
     "LogError",
     "MailboxFullError",
     "MemvisorError",
+    "ModelBehaviorError",
     "UnknownActorError",
     "UsageError",
     "error_context",

@@ -6,6 +6,9 @@ MemvisorError
 ├── ConfigError                a setting or path given by the user is unusable
 ├── EventDecodeError           bytes that are not one whole, valid event
 ├── EmbeddingError             an embedder (server or local model) failed or answered nonsense
+├── LLMAPIError                the LLM server failed or refused (after any retries)
+│   └── ContextOverflowError   the prompt does not fit the model's context window
+├── ModelBehaviorError         the model emitted bad tool JSON or called an unknown tool
 ├── LogError                   the event log refused or failed an operation
 │   ├── ConflictError          an append did not continue the agent's sequence
 │   ├── CorruptLogError        a stored event is damaged; nothing was rewritten
@@ -74,6 +77,40 @@ class EventDecodeError(MemvisorError):
 class EmbeddingError(MemvisorError):
     """An embedder failed (a server error after retries, a model crash) or returned
     unusable vectors. Nothing was stored; the same call may succeed later."""
+
+
+class LLMAPIError(MemvisorError):
+    """The LLM server failed (after retries) or refused the request.
+
+    Attributes:
+        status_code: The HTTP status of the last answer; ``None`` for a connection
+            error, a timeout, or an answer that could not be read.
+        attempts: How many requests were sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        attempts: int = 1,
+        actor_id: str | None = None,
+        seq: int | None = None,
+    ):
+        super().__init__(message, actor_id=actor_id, seq=seq)
+        self.status_code = status_code
+        self.attempts = attempts
+
+
+class ContextOverflowError(LLMAPIError):
+    """The prompt is longer than the model's context window; compact and ask again."""
+
+
+class ModelBehaviorError(MemvisorError):
+    """The model emitted tool-call JSON that cannot be used, or called an unknown tool.
+
+    The model is at fault, not the server (that is :class:`LLMAPIError`).
+    """
 
 
 class LogError(MemvisorError):
