@@ -45,13 +45,12 @@ import anyio
 from .._exceptions import (
     ConflictError,
     CorruptLogError,
-    EventDecodeError,
     ForeignFileError,
     LogError,
     UsageError,
 )
 from .._util import single_error
-from ._codec import decode_event, encode_event, event_type
+from ._codec import encode_event, event_type
 from ._log import Durability, LogStatistics, check_append
 from ._recall import RecallPage, RecallQuery, check_query, message_of
 from ._sqlite_recall import (
@@ -59,6 +58,7 @@ from ._sqlite_recall import (
     RECALL_SCHEMA,
     backfill_recall,
     count_recall,
+    decode_stored,
     search_recall,
 )
 from ._types import Event
@@ -279,7 +279,7 @@ class _Store:
             " WHERE s.name = ? AND e.seq >= ? AND e.seq < ? ORDER BY e.seq LIMIT ?",
             (agent, _clamp(start), _clamp(stop), -1 if limit is None else _clamp(limit)),
         ).fetchall()
-        return [_decode_row(agent, seq, body) for seq, body in rows]
+        return [decode_stored(agent, seq, body) for seq, body in rows]
 
     def tail(self, agent: str, n: int) -> list[Event]:
         rows = self._r.execute(
@@ -287,7 +287,7 @@ class _Store:
             " WHERE s.name = ? ORDER BY e.seq DESC LIMIT ?",
             (agent, _clamp(n)),
         ).fetchall()
-        return [_decode_row(agent, seq, body) for seq, body in reversed(rows)]
+        return [decode_stored(agent, seq, body) for seq, body in reversed(rows)]
 
     def last_seq(self, agent: str) -> int:
         row = self._r.execute(
@@ -329,22 +329,6 @@ def _refuse_foreign_file(path: Path) -> None:
         raise ForeignFileError(
             f"{path} is not a memvisor log (not an SQLite database); refusing to touch it"
         )
-
-
-def _decode_row(agent: str, seq: int, body: bytes) -> Event:
-    try:
-        event = decode_event(body)
-    except EventDecodeError as exc:
-        raise CorruptLogError(
-            f"stored event is damaged ({exc.message}); events before it are intact",
-            actor_id=agent,
-            seq=seq,
-        ) from None
-    if event.agent != agent or event.seq != seq:
-        raise CorruptLogError(
-            f"stored event claims to be {event.agent!r}#{event.seq}", actor_id=agent, seq=seq
-        )
-    return event
 
 
 class _Batch:

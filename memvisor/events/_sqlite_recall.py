@@ -35,8 +35,16 @@ from .._exceptions import CorruptLogError, EventDecodeError
 from ._codec import decode_event
 from ._fts import query_terms
 from ._recall import RecallHit, RecallPage, RecallQuery, event_types_of, message_of
+from ._types import Event
 
-__all__ = ["INCOMING_SQL", "RECALL_SCHEMA", "backfill_recall", "count_recall", "search_recall"]
+__all__ = [
+    "INCOMING_SQL",
+    "RECALL_SCHEMA",
+    "backfill_recall",
+    "count_recall",
+    "decode_stored",
+    "search_recall",
+]
 
 RECALL_SCHEMA = """
 CREATE VIRTUAL TABLE recall_fts USING fts5(
@@ -214,16 +222,9 @@ def _hits(
                 actor_id=agent,
             )
         seq, body = by_id[row_id]
-        try:
-            event = decode_event(body)
-        except EventDecodeError as exc:
-            raise CorruptLogError(
-                f"stored event is damaged ({exc.message}); events before it are intact",
-                actor_id=agent,
-                seq=seq,
-            ) from None
+        event = decode_stored(agent, seq, body)
         entry = message_of(event)
-        if entry is None or event.agent != agent or event.seq != seq:
+        if entry is None:
             raise CorruptLogError(
                 "the recall index holds an event that is not this agent's message",
                 actor_id=agent,
@@ -231,6 +232,23 @@ def _hits(
             )
         hits.append(RecallHit(seq=seq, at=event.at, role=entry.role, text=entry.text, score=score))
     return tuple(hits)
+
+
+def decode_stored(agent: str, seq: int, body: bytes) -> Event:
+    """Decode the stored event ``agent``#``seq``; damage is a :class:`CorruptLogError`."""
+    try:
+        event = decode_event(body)
+    except EventDecodeError as exc:
+        raise CorruptLogError(
+            f"stored event is damaged ({exc.message}); events before it are intact",
+            actor_id=agent,
+            seq=seq,
+        ) from None
+    if event.agent != agent or event.seq != seq:
+        raise CorruptLogError(
+            f"stored event claims to be {event.agent!r}#{event.seq}", actor_id=agent, seq=seq
+        )
+    return event
 
 
 def _stream_id(conn: sqlite3.Connection, agent: str) -> int | None:
