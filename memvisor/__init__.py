@@ -21,6 +21,7 @@ from ._exceptions import LogError as LogError
 from ._exceptions import MailboxFullError as MailboxFullError
 from ._exceptions import MemvisorError as MemvisorError
 from ._exceptions import ModelBehaviorError as ModelBehaviorError
+from ._exceptions import ToolError as ToolError
 from ._exceptions import UnknownActorError as UnknownActorError
 from ._exceptions import UsageError as UsageError
 from ._exceptions import error_context as error_context
@@ -45,6 +46,7 @@ __all__ = [
     "MailboxFullError",
     "MemvisorError",
     "ModelBehaviorError",
+    "ToolError",
     "UnknownActorError",
     "UsageError",
     "error_context",

@@ -5,18 +5,21 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ._cli_support import Home, user_errors
 from ._exceptions import ConfigError
 from .events import SourceAttached, open_sqlite_log
-from .memory._archival import open_archival
-from .memory._embedders import Embedder, LocalEmbedder, OpenAIEmbedder
-from .memory._sources import DEFAULT_EXTENSIONS, ChunkSpec, LoadReport, load_source, source_owner
+from .memory import ChunkSpec, LoadReport, load_source, source_owner
+from .memory._sources import DEFAULT_EXTENSIONS
+
+# Archival memory (LanceDB, NumPy, the openai SDK) and rich's progress bars are
+# imported inside the commands that use them: `memvisor send` never pays for them.
+if TYPE_CHECKING:
+    from .memory import Embedder
 
 __all__ = ["attach", "embedder_from_spec", "load", "sources"]
 
@@ -39,6 +42,8 @@ def embedder_from_spec(spec: str | None) -> Embedder | None:
     kind, _, arg = spec.partition(":")
     if kind == "none" and not arg:
         return None
+    from .memory import LocalEmbedder, OpenAIEmbedder
+
     if kind == "openai":
         return OpenAIEmbedder(model=arg) if arg else OpenAIEmbedder()
     if kind == "local" and arg:
@@ -103,6 +108,17 @@ async def _load(
     extensions: list[str],
     embedder: Embedder | None,
 ) -> LoadReport:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from .memory import open_archival
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True)) as progress:
         task = progress.add_task(f"loading {source}", total=None)
@@ -138,13 +154,17 @@ def attach(home: Home, agent: str, source: str) -> None:
 
 
 async def _attach(home: Home, agent: str, source: str) -> str:
+    from .memory import open_archival
+
     if not home.log.exists():
         raise click.ClickException(f"no event log at {home.log}: create the agent first")
     async with open_archival(home.archival, embedder=None) as store:
-        if source_owner(source) not in await store.owners():
+        owner = source_owner(source)
+        if owner not in await store.owners():
             raise click.ClickException(
                 f"no data source named {source!r} (load one with `memvisor load {source} PATH`)"
             )
+        passages = await store.count([owner])
     async with open_sqlite_log(home.log) as log:
         events = await log.read(agent)
         if not events:
@@ -153,9 +173,17 @@ async def _attach(home: Home, agent: str, source: str) -> str:
             return f"{source!r} was already attached to {agent!r}"
         last = events[-1]
         await log.append(
-            [SourceAttached(agent=agent, seq=last.seq + 1, at=time.time(), source=source)]
+            [
+                SourceAttached(
+                    agent=agent,
+                    seq=last.seq + 1,
+                    at=time.time(),
+                    source=source,
+                    passages=passages,
+                )
+            ]
         )
-    return f"attached {source!r} to {agent!r}"
+    return f"attached {source!r} ({passages} passages) to {agent!r}"
 
 
 @click.command()
@@ -171,6 +199,8 @@ def sources(home: Home) -> None:
 
 
 async def _sources(home: Home) -> list[tuple[str, int]]:
+    from .memory import open_archival
+
     async with open_archival(home.archival, embedder=None) as store:
         owners = [o for o in await store.owners() if o.startswith("source:")]
         return [(o.removeprefix("source:"), await store.count([o])) for o in owners]

@@ -34,13 +34,14 @@ class Home(msgspec.Struct, frozen=True):
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn memvisor's expected failures into one readable line and exit status 1."""
+    """Turn memvisor's expected failures into one readable line and an exit status:
+    the error's ``exit_status`` if it has one (2 for a missing configuration), else 1."""
     try:
         try:
             yield
         except* MemvisorError as group:  # errors out of task groups arrive grouped
             for exc in group.exceptions:
                 click.echo(f"memvisor: error: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(max(getattr(exc, "exit_status", 1) for exc in group.exceptions))
     except* click.ClickException as group:  # raised inside an event loop: unwrap for click
         raise group.exceptions[0] from None

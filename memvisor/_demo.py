@@ -1,122 +1,257 @@
-"""``memvisor demo``: a population of actors living through simulated days.
+"""``memvisor demo``: a scripted model pages its own memory, through the real machinery.
 
-Each agent is an actor that owns its own log (one writer per agent). A repeating
-timer wakes it; it logs the ``timer_fired`` event, then writes to a random peer,
-whose actor logs the ``agent_message`` on arrival. Write-ahead throughout: an
-event is appended before the actor acts on it. Runs under trio's ``MockClock``,
-with the log on the loop's thread so that no virtual time passes while the disk
-works, so the simulated days take seconds, and the logs land in the home's event log
-where ``memvisor log`` shows them. Running it again continues every log.
+No LLM can be bundled, so a small Python policy plays the model. Everything
+else is what ``memvisor send`` runs: the runtime, the agent and processor
+actors, the SQLite log in the home directory, compaction and recall search.
+
+```
+turn 1    the user tells a fact (a locker code)     the model saves her name in core memory
+turns 2…  talk about a trip fills the context       memory-pressure alert, then compaction:
+                                                     old messages -> a summary without the code
+last      "what was my locker code?"                the code is not in the prompt any more:
+                                                     conversation_search finds it in recall
+```
+
+The policy is honest: it answers from what its prompt holds, and searches only
+when the code is not there. The demo prints the conversation and what happened
+to memory, and checks at the end that the code was recovered by a search.
 """
 
 from __future__ import annotations
 
-import random
+import json
+import re
 import time
 from collections.abc import Callable
 
+import click
 import msgspec
-import trio
-import trio.testing
 
-from .actors import Actor, ActorRef, open_runtime
-from .events import AgentMessage, Event, EventLog, TimerFired, open_sqlite_log
-from .events._log import Durability
+from ._cli_support import Home
+from .actors import open_runtime
+from .agent import AgentConfig, Deliver, default_prompt, spawn_agent
+from .events import (
+    AgentCreated,
+    AssistantMessage,
+    BlockSpec,
+    ContextCompacted,
+    CoreMemoryEdited,
+    Event,
+    LLMResponded,
+    MemoryPressure,
+    TokenUsage,
+    ToolCalled,
+    ToolReturned,
+    UserMessage,
+    open_sqlite_log,
+)
+from .llm import LLMRequest, LLMResponse, ScriptedLLM, reply_with_call, reply_with_text
+from .memory._tokens import estimate_messages
 
 __all__ = ["DemoReport", "run_demo"]
 
-_DAY = 86_400.0
-
-
-class _Tick(msgspec.Struct, frozen=True):
-    pass
-
-
-class _Note(msgspec.Struct, frozen=True):
-    sender: str
-    text: str
+CONTEXT_WINDOW = 3072
+_CODE = "4-7-1-9"
+_FACT = f"Hi! I'm Priya. Before I forget: my gym locker code is {_CODE}."
+_QUESTION = "I'm at the gym and my mind is blank. What was my locker code again?"
+_TRIP = [
+    "I'm planning a week in Lisbon in May. I want to see the Alfama district, ride tram 28,"
+    " and find the best pastel de nata in town. Any thoughts on how to split the days?",
+    "Day trips matter too: Sintra for the palaces, maybe Cascais for the beach. I hear Sintra"
+    " gets crowded, so I would go early on a weekday and take the train from Rossio station.",
+    "Food list so far: grilled sardines, bifana sandwiches, ginjinha in a chocolate cup, and a"
+    " proper seafood dinner at a place locals like. I also want to try a fado evening.",
+    "For the flat I'm choosing between Baixa, which is central and flat, and Principe Real,"
+    " which is quieter and has lovely gardens but means climbing hills every single day.",
+    "Budget-wise I'd like to keep it under 1,500 euros including flights. Trains and trams"
+    " are cheap; the Lisboa card might pay for itself if I visit enough museums.",
+    "Museums: the tile museum, the Gulbenkian, and the MAAT by the river. I'd skip the"
+    " big lines at Belem tower and just walk along the water at sunset instead.",
+    "One more idea: a day in Evora, with its Roman temple and the chapel of bones. It is"
+    " about an hour and a half by train, so it could work as a quiet final day.",
+    "My friend Tomas says I must try a bica at a kiosk in a garden square and watch the"
+    " city wake up. He also says to bring good walking shoes: those cobblestones are slippery.",
+]
 
 
 class DemoReport(msgspec.Struct, frozen=True, kw_only=True):
-    """What a demo run did."""
+    """What the demo did."""
 
-    agents: int
-    simulated_days: float
-    events_appended: int
-    commits: int
-    wall_seconds: float
-    log: str
+    agent: str
+    events: int
+    compactions: int
+    recovered: bool
+    """The last answer held the fact, found by a search of recall."""
 
 
-class _DemoAgent(Actor[_Tick | _Note, None]):
-    def __init__(self, log: EventLog, peers: list[str], rng: random.Random) -> None:
-        self._log = log
-        self._peers = peers
-        self._rng = rng
-        self._seq = 0
-        self._refs: dict[str, ActorRef[_Tick | _Note, None]] = {}
+# --- the scripted model --------------------------------------------------------------------
 
-    async def on_start(self) -> None:
-        self._seq = await self._log.last_seq(self.context.name)
 
-    async def _append(self, make: Callable[[int, float], Event]) -> None:
-        event = make(self._seq + 1, self.context.now())
-        await self._log.append([event])
-        self._seq = event.seq
+def _last_user_text(request: LLMRequest) -> str:
+    for message in reversed(request.messages):
+        if message.role == "user" and message.content and '"user_message"' in message.content:
+            return message.content
+    return ""
 
-    async def receive(self, message: _Tick | _Note) -> None:
-        name = self.context.name
-        if isinstance(message, _Note):
-            await self._append(
-                lambda seq, at: AgentMessage(
-                    agent=name, seq=seq, at=at, sender=message.sender, text=message.text
-                )
-            )
-            return
-        await self._append(
-            lambda seq, at: TimerFired(agent=name, seq=seq, at=at, timer_id="wake", text="tick")
+
+def _usage(request: LLMRequest) -> TokenUsage:
+    # What a server would report: the prompt's tokens (the tool schemas included).
+    tools = sum(len(t.description) + len(t.parameters) for t in request.tools) // 4
+    prompt = estimate_messages(request.messages) + tools
+    return TokenUsage(prompt_tokens=prompt, completion_tokens=30, total_tokens=prompt + 30)
+
+
+def _policy(request: LLMRequest) -> LLMResponse:
+    """Plays the model: reads its prompt, answers as a careful MemGPT agent would."""
+    if not request.tools:  # the summarizer: keeps the gist, not every detail
+        return reply_with_text(
+            "Priya introduced herself and is planning a week in Lisbon in May: neighbourhoods,"
+            " day trips, food, museums and a budget under 1,500 euros."
         )
-        peer = self._rng.choice([p for p in self._peers if p != name])
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.context.now()))
-        ref = self.context.runtime.lookup(peer)
-        await ref.tell(_Note(sender=name, text=f"hello from {name} at {when}"))
+    last = request.messages[-1]
+    usage = _usage(request)
+    if last.role == "tool":  # a function returned: finish the thought
+        content = last.content or ""
+        found = _CODE in content
+        text = (
+            f"Your locker code is {_CODE}: you told me when we first met." if found else "Noted."
+        )
+        return _say(text, usage)
+    if "memory pressure" in (last.content or "").lower():
+        thought = "My context is filling up; the trip details are safe in recall."
+        return reply_with_text(thought, usage=usage)
+    return _answer_user(request, _last_user_text(request), usage)
 
 
-async def _simulate(
-    path: str, *, agents: int, days: float, seed: int, durability: Durability
-) -> DemoReport:
-    started = time.perf_counter()
-    rng = random.Random(seed)
-    names = [f"demo-{i}" for i in range(agents)]
-    async with (
-        open_sqlite_log(path, durability=durability, threads=False) as log,
-        open_runtime(clock_start=1_767_225_600.0) as runtime,  # 2026-01-01T00:00Z
+def _answer_user(request: LLMRequest, text: str, usage: TokenUsage) -> LLMResponse:
+    if "locker code is" in text:
+        args = {"name": "human", "content": "Name: Priya.", "request_heartbeat": True}
+        thought = "A new person: save her name."
+        return reply_with_call(
+            "core_memory_append", json.dumps(args), content=thought, usage=usage
+        )
+    if "locker code again" not in text:
+        return _say("Sounds lovely. " + _reply_for(text), usage)
+    prompt = " ".join(m.content or "" for m in request.messages[:-1])
+    if _CODE in prompt:
+        return _say(f"It's {_CODE}.", usage)
+    args = {"query": "locker code", "page": 0, "request_heartbeat": True}
+    thought = "The code is not in my context any more: search recall."
+    return reply_with_call("conversation_search", json.dumps(args), content=thought, usage=usage)
+
+
+def _reply_for(text: str) -> str:
+    for word, reply in (
+        ("Sintra", "Go early on a weekday, as you say."),
+        ("Food", "The seafood dinner could be your last night."),
+        ("Budget", "The Lisboa card is worth it with three museums."),
+        ("Evora", "A calm last day sounds right."),
     ):
-        for name in names:
-            ref = runtime.spawn(name, lambda: _DemoAgent(log, names, rng))
-            runtime.call_every(3600 * 6, ref, _Tick(), first=rng.uniform(0, 3600 * 6))
-        await trio.sleep(days * _DAY)
-    stats = log.statistics()
+        if word in text:
+            return reply
+    return "Tell me more."
+
+
+def _say(text: str, usage: TokenUsage) -> LLMResponse:
+    return reply_with_call("send_message", json.dumps({"message": text}), usage=usage)
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def run_demo(home: Home, *, echo: Callable[[str], None] = click.echo) -> DemoReport:
+    """Play the demo conversation with a new agent in ``home`` and print it."""
+    import trio
+
+    return trio.run(_run, home, echo)
+
+
+async def _run(home: Home, echo: Callable[[str], None]) -> DemoReport:
+    home.path.mkdir(parents=True, exist_ok=True)
+    async with open_sqlite_log(home.log) as log:
+        existing = set(await log.agents())
+        name = next(n for n in _names() if n not in existing)
+        await log.append([_created(name, home)])
+        llm = ScriptedLLM(_policy)
+        seen: dict[str, float] = {"compactions": 0}
+
+        def observe(event: Event) -> None:
+            if isinstance(event, AssistantMessage):
+                echo(click.style(f"{name}: ", bold=True, fg="cyan") + event.text)
+                answers.append(event.text)
+            line = _memory_line(event)
+            if line:
+                echo(click.style(f"   {line}", dim=True))
+            if isinstance(event, ContextCompacted):
+                seen["compactions"] += 1
+
+        answers: list[str] = []
+        async with open_runtime() as runtime:
+            agent = spawn_agent(
+                runtime, name, log=log, llm=llm, config=AgentConfig(), observe=observe
+            )
+            for text in [_FACT, *_TRIP, _QUESTION]:
+                echo(click.style("Priya: ", bold=True) + text)
+                await agent.ask(
+                    Deliver(event=UserMessage(agent=name, seq=0, at=0.0, text=text)),
+                    timeout=None,
+                )
+        events = await log.read(name)
+    searched = any(isinstance(e, ToolCalled) and e.name == "conversation_search" for e in events)
     return DemoReport(
-        agents=agents,
-        simulated_days=days,
-        events_appended=stats.events,
-        commits=stats.commits,
-        wall_seconds=round(time.perf_counter() - started, 2),
-        log=str(path),
+        agent=name,
+        events=len(events),
+        compactions=int(seen["compactions"]),
+        recovered=searched and bool(answers) and _CODE in answers[-1],
     )
 
 
-def run_demo(
-    path: str,
-    *,
-    agents: int = 20,
-    days: float = 7.0,
-    seed: int = 0,
-    durability: Durability = "full",
-) -> DemoReport:
-    """Run the demo simulation against the log at ``path`` (trio, virtual time)."""
-    return trio.run(
-        lambda: _simulate(path, agents=agents, days=days, seed=seed, durability=durability),
-        clock=trio.testing.MockClock(autojump_threshold=0),
+def _names() -> list[str]:
+    return ["demo", *(f"demo-{i}" for i in range(2, 10_000))]
+
+
+def _created(name: str, home: Home) -> AgentCreated:
+    return AgentCreated(
+        agent=name,
+        seq=1,
+        at=time.time(),
+        model="scripted-demo",
+        system=default_prompt("system", home=home.path),
+        blocks=(
+            BlockSpec(label="persona", value=default_prompt("persona", home=home.path)),
+            BlockSpec(label="human", value=default_prompt("human", home=home.path)),
+        ),
+        context_window=CONTEXT_WINDOW,
     )
+
+
+def _memory_line(event: Event) -> str:
+    line = ""
+    match event:
+        case CoreMemoryEdited():
+            line = f"[core memory] {event.block!r} now reads: {event.value!r}"
+        case MemoryPressure():
+            share = event.prompt_tokens / event.context_window
+            line = (
+                f"[memory pressure] the prompt fills {share:.0%} of the {event.context_window}"
+                "-token window: the agent is told to save what matters"
+            )
+        case ContextCompacted():
+            line = (
+                f"[compaction] {event.evicted} old messages left the context window for a"
+                f" summary ({event.tokens_before} -> {event.tokens_after} tokens); they stay"
+                " in recall"
+            )
+        case ToolCalled(name=name) if name.startswith(("conversation_", "archival_")):
+            line = f"[{name}] {_short(event.arguments)}"
+        case ToolReturned(name=name) if name.startswith("conversation_"):
+            line = "[recall] " + " | ".join(event.content.splitlines()[:3])
+        case LLMResponded(content=content) if content:
+            line = f"(thinks) {content}"
+        case _:
+            pass
+    return line
+
+
+def _short(arguments: str) -> str:
+    return re.sub(r"\s+", " ", arguments)[:120]

@@ -113,6 +113,14 @@ class ModelBehaviorError(MemvisorError):
     """
 
 
+class ToolError(MemvisorError):
+    """A function the agent called failed; the message is what the model reads.
+
+    Raise it from a tool to fail the call cleanly (any other exception is
+    reported to the model too, with its type name).
+    """
+
+
 class LogError(MemvisorError):
     """The event log refused or failed an operation."""
 

@@ -40,6 +40,38 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 @cli.command()
+@click.pass_obj
+def demo(home: Home) -> None:
+    """Watch an agent page its own memory, with a scripted model (no LLM needed).
+
+    A fact told early is pushed out of the small context window by later talk,
+    compacted into a summary, and recovered with conversation_search. Runs the
+    real runtime, log and memory; only the model is a Python script.
+    """
+    from ._demo import run_demo
+
+    click.echo(
+        "memvisor demo: the model is a Python script (no LLM); the runtime, the log,"
+        " core memory, compaction and recall are real.\n"
+    )
+    with user_errors():
+        report = run_demo(home)
+    verdict = (
+        "the fact was recovered from recall"
+        if report.recovered
+        else "the fact was NOT recovered (this is a bug: please report it)"
+    )
+    click.echo(
+        f"\n{report.events} events logged for agent {report.agent!r};"
+        f" {report.compactions} compaction(s); {verdict}."
+    )
+    click.echo(f"next: memvisor --home {home.path} log {report.agent}")
+    click.echo("      (point `memvisor chat` at a real model: see the README)")
+    if not report.recovered:
+        sys.exit(1)
+
+
+@cli.command()
 @click.option("--agents", default=20, show_default=True, help="Agents in the population.")
 @click.option("--days", default=7.0, show_default=True, help="Simulated days to run.")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
@@ -51,19 +83,19 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     help="full: fsync every commit; normal: faster, may lose the last commits on power loss.",
 )
 @click.pass_obj
-def demo(home: Home, agents: int, days: float, seed: int, durability: str) -> None:
-    """Run a population of agents through simulated days, logging every event.
+def simulate(home: Home, agents: int, days: float, seed: int, durability: str) -> None:
+    """Run a population of actors through simulated days, logging every event.
 
     Virtual time: a week passes in seconds. Run it again and every agent's log
     continues where it stopped. Inspect the result with `memvisor log`.
     """
-    from ._demo import run_demo
+    from ._simulate import run_simulation
 
     if agents < 2:
-        raise click.BadParameter("the demo needs at least 2 agents", param_hint="--agents")
+        raise click.BadParameter("a simulation needs at least 2 agents", param_hint="--agents")
     click.echo(f"simulating {agents} agents for {days:g} days (log: {home.log}) …", err=True)
     with user_errors():
-        report = run_demo(
+        report = run_simulation(
             str(home.log),
             agents=agents,
             days=days,
@@ -75,7 +107,7 @@ def demo(home: Home, agents: int, days: float, seed: int, durability: str) -> No
         f" in {report.commits} commits; {report.simulated_days:g} simulated days"
         f" took {report.wall_seconds:g}s of wall time."
     )
-    click.echo(f"next: memvisor --home {home.path} log demo-0")
+    click.echo(f"next: memvisor --home {home.path} log sim-0")
 
 
 @cli.command("log")
@@ -151,9 +183,15 @@ def _summary(event: Event) -> str:
 
 def _register_subcommands() -> None:
     from ._cli_memory import attach, load, sources
+    from ._cli_send import send
 
-    for command in (load, attach, sources):
+    for command in (load, attach, sources, send):
         cli.add_command(command)
+    from ._cli_agents import agents
+    from ._cli_chat import chat
+
+    cli.add_command(agents)
+    cli.add_command(chat)
 
 
 _register_subcommands()

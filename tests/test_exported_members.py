@@ -7,14 +7,23 @@ from types import ModuleType
 
 import pytest
 
-PACKAGES = ["memvisor", "memvisor.events", "memvisor.actors", "memvisor.memory", "memvisor.llm"]
+PACKAGES = [
+    "memvisor",
+    "memvisor.events",
+    "memvisor.actors",
+    "memvisor.memory",
+    "memvisor.llm",
+    "memvisor.agent",
+]
 
 
 def _public_names(module: ModuleType) -> set[str]:
+    """Every public name, including those a package imports lazily (its ``__dir__`` lists
+    them; ``getattr`` imports them)."""
     return {
         name
-        for name, value in vars(module).items()
-        if not name.startswith("_") and not isinstance(value, ModuleType)
+        for name in dir(module)
+        if not name.startswith("_") and not isinstance(getattr(module, name), ModuleType)
     }
 
 

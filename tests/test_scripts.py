@@ -77,3 +77,40 @@ def test_eval_locomo_prints_recall_and_mrr_for_both_searches(tmp_path: Path) -> 
         assert set(overall) == {"recall@1", "recall@5", "recall@10", "mrr"}
         assert 0 < overall["recall@1"] <= overall["recall@5"] <= overall["recall@10"] <= 1
         assert set(report[search]["by_category"]) <= {"1", "2", "3", "4", "5"}
+
+
+def test_bench_agent_prints_overheads_throughputs_and_the_cli_time(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench_agent.py"),
+            "--quick",
+            "--tmpdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert set(figures) >= {
+        "overhead_ms",
+        "llm_ms",
+        "steps_per_s",
+        "steps_per_s_100_agents",
+        "cli_send_seconds",
+        "durability",
+    }
+    for table in ("overhead_ms", "llm_ms"):
+        assert set(figures[table]) == {"inprocess", "http"}
+        for by_history in figures[table].values():
+            assert set(by_history) == {"20", "600"}
+            assert all(set(p) == {"p50", "p95"} for p in by_history.values())
+    for by_history in figures["steps_per_s"].values():
+        assert set(by_history) == {"20", "600"}
+        assert all(rate > 0 for rate in by_history.values())
+    assert figures["steps_per_s_100_agents"] > 0
+    assert figures["cli_send_seconds"] > 0
+    assert figures["durability"] == "normal"

@@ -29,10 +29,12 @@ from ._types import AgentMessage as AgentMessage
 from ._types import AssistantMessage as AssistantMessage
 from ._types import BlockSpec as BlockSpec
 from ._types import ContextCompacted as ContextCompacted
+from ._types import ContextRewound as ContextRewound
 from ._types import CoreMemoryEdited as CoreMemoryEdited
 from ._types import ErrorEvent as ErrorEvent
 from ._types import Event as Event
 from ._types import ExternalEvent as ExternalEvent
+from ._types import HeartbeatsPaused as HeartbeatsPaused
 from ._types import LLMResponded as LLMResponded
 from ._types import MemoryPressure as MemoryPressure
 from ._types import SourceAttached as SourceAttached
@@ -55,12 +57,14 @@ __all__ = [
     "AssistantMessage",
     "BlockSpec",
     "ContextCompacted",
+    "ContextRewound",
     "CoreMemoryEdited",
     "Durability",
     "ErrorEvent",
     "Event",
     "EventLog",
     "ExternalEvent",
+    "HeartbeatsPaused",
     "LLMResponded",
     "LogStatistics",
     "MemoryEventLog",

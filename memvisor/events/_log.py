@@ -9,6 +9,10 @@ distributed log whose appends carry an expected last sequence.
 Every store also answers recall queries: a search of the messages among an
 agent's events (``_recall``). Recall is a projection of the log, so a store
 indexes a message with the append that brings it, or not at all.
+
+The one way out of append-only is deleting an agent whole (``memvisor agents
+delete``): its events and its messages in recall go together, in one
+transaction, and a new agent of that name starts again at ``seq`` 1.
 """
 
 from __future__ import annotations
@@ -92,6 +96,22 @@ class EventLog(Protocol):
 
     async def count_recall(self, agent: str) -> int:
         """How many of ``agent``'s events are messages in recall."""
+        ...
+
+    async def delete(self, agent: str) -> int:
+        """Delete every event of ``agent`` and its messages in recall, atomically.
+
+        Afterwards the agent has no events: it is not in :meth:`agents`, its
+        ``last_seq`` is 0 and its next append starts at ``seq`` 1. Other agents'
+        recall ranks as if its messages had never been there. The caller makes
+        sure nothing appends to the agent meanwhile (its actor is not running).
+
+        Returns:
+            How many events were deleted (0 for an agent with none).
+
+        Raises:
+            UsageError: appends of ``agent`` are waiting to be written.
+        """
         ...
 
     def statistics(self) -> LogStatistics:
@@ -191,6 +211,13 @@ class MemoryEventLog:
         """See :meth:`EventLog.count_recall`."""
         await anyio.lowlevel.checkpoint()
         return self._recall.count(agent)
+
+    async def delete(self, agent: str) -> int:
+        """See :meth:`EventLog.delete`."""
+        await anyio.lowlevel.checkpoint()
+        events = self._logs.pop(agent, [])
+        self._recall.remove(agent)
+        return len(events)
 
     def statistics(self) -> LogStatistics:
         return LogStatistics(appends=self._appends, events=self._events, commits=self._appends)

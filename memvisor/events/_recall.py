@@ -39,10 +39,12 @@ from ._types import (
     AgentMessage,
     AssistantMessage,
     ContextCompacted,
+    ContextRewound,
     CoreMemoryEdited,
     ErrorEvent,
     Event,
     ExternalEvent,
+    HeartbeatsPaused,
     LLMResponded,
     MemoryPressure,
     SourceAttached,
@@ -207,6 +209,8 @@ def message_of(event: Event) -> RecallEntry | None:
             | MemoryPressure()
             | ContextCompacted()
             | SourceAttached()
+            | HeartbeatsPaused()
+            | ContextRewound()
         ):
             pass  # not messages: setup, bookkeeping, and the runtime's own alerts
         case _:

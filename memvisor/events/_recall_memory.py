@@ -66,6 +66,22 @@ class MemoryRecall:
                 self._messages.setdefault(event.agent, []).append(message)
                 self._untokenized.append(message)
 
+    def remove(self, agent: str) -> None:
+        """Forget every message of ``agent``, and what they added to the corpus statistics."""
+        gone = self._messages.pop(agent, [])
+        if not gone:
+            return
+        untokenized = {id(m) for m in gone if m.stems is None}
+        if untokenized:
+            self._untokenized = [m for m in self._untokenized if id(m) not in untokenized]
+        for m in gone:
+            if m.stems is None:
+                continue
+            self._containing.subtract(m.stems.keys())
+            self._count -= 1
+            self._tokens -= m.length
+        self._containing = +self._containing  # drop the stems no message holds any more
+
     def count(self, agent: str) -> int:
         """Messages of ``agent`` in recall."""
         return len(self._messages.get(agent, ()))

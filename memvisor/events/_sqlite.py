@@ -25,6 +25,9 @@ Invariants:
   scatter whole rows over one table page per agent.
 * Every stored frame carries a CRC (see ``_codec``); a damaged one is reported as
   :class:`CorruptLogError` with its agent and seq, never skipped.
+* Deleting an agent (:meth:`SqliteEventLog.delete`) is one transaction on the
+  writer connection, taken between two group commits: its events, its recall
+  rows, and its stream row, so that a new agent of the same name starts afresh.
 * A file that is not a memvisor log is refused and left byte-for-byte untouched.
 * Schema versions: 1 (events only) and 2 (with recall). Opening a version-1 log
   upgrades it in one transaction (recall is built from the stored events); a
@@ -59,6 +62,7 @@ from ._sqlite_recall import (
     backfill_recall,
     count_recall,
     decode_stored,
+    delete_recall,
     search_recall,
 )
 from ._types import Event
@@ -261,6 +265,32 @@ class _Store:
             # failed insert still rolls back: _transaction rolls the batch back.
             conn.execute(_insert_sql(len(chunk) // _COLS, "OR FAIL"), chunk)
 
+    def delete(self, agent: str) -> int:
+        """Delete the agent's events, recall rows and stream in one transaction."""
+        conn = self._w
+        deleted = [0]
+
+        def body() -> None:
+            row = conn.execute("SELECT id FROM streams WHERE name = ?", (agent,)).fetchone()
+            if row is None:
+                return
+            stream = int(row[0])
+            left = delete_recall(conn, agent, stream)
+            deleted[0] = conn.execute("DELETE FROM events WHERE stream = ?", (stream,)).rowcount
+            if left:
+                # Recall rows of damaged events remain under this stream id: retire the
+                # id (a name no agent can take), so no later agent finds them.
+                retired = f"\x00deleted:{stream}"
+                conn.execute("UPDATE streams SET name = ? WHERE id = ?", (retired, stream))
+            else:
+                conn.execute("DELETE FROM streams WHERE id = ?", (stream,))
+
+        try:
+            self._transaction(body)
+        except sqlite3.Error as exc:
+            raise LogError(f"could not delete from {self.path}: {exc}", actor_id=agent) from None
+        return deleted[0]
+
     def _transaction(self, body: Callable[[], object]) -> None:
         conn = self._w
         conn.execute("BEGIN IMMEDIATE")
@@ -354,10 +384,12 @@ class SqliteEventLog:
         self._next_seq: dict[str, int] = {}
         self._known_streams: set[str] = set()
         self._pending = _Batch()
+        self._taken = self._pending  # the batch the writer took last
         self._wakeup = anyio.Event()
         self._closing = False
         self._closed = False
         self._reader = anyio.CapacityLimiter(1)
+        self._writer = anyio.Lock()  # a commit or a delete: one at a time on the writer
         self._appends = self._events = self._commits = 0
 
     @property
@@ -410,23 +442,33 @@ class SqliteEventLog:
                 self._wakeup = anyio.Event()
                 continue
             batch, self._pending = self._pending, _Batch()
+            self._taken = batch
             await self._commit(batch)
 
     async def _commit(self, batch: _Batch) -> None:
         try:
-            batch.results = await self._call(
-                self._store.write_batch, batch.params, batch.spans, batch.new_streams
-            )
-            self._commits += 1
+            async with self._writer:
+                try:
+                    batch.results = await self._call(
+                        self._store.write_batch, batch.params, batch.spans, batch.new_streams
+                    )
+                    self._commits += 1
+                finally:
+                    self._settle(batch)  # under the lock: a delete then sees it settled
         finally:
-            if not batch.results:  # the writer itself failed: fail every waiter
-                batch.results = [LogError("the log writer stopped") for _ in batch.spans]
-            for (agent, _, _), result in zip(batch.spans, batch.results, strict=True):
-                if result is None:
-                    self._known_streams.add(agent)
-                else:
-                    self._next_seq.pop(agent, None)  # re-read from disk next time
-            batch.done.set()
+            if not batch.done.is_set():  # cancelled while waiting for the lock
+                self._settle(batch)
+
+    def _settle(self, batch: _Batch) -> None:
+        """Record the batch's outcome and release its waiters."""
+        if not batch.results:  # the writer itself failed: fail every waiter
+            batch.results = [LogError("the log writer stopped") for _ in batch.spans]
+        for (agent, _, _), result in zip(batch.spans, batch.results, strict=True):
+            if result is None:
+                self._known_streams.add(agent)
+            else:
+                self._next_seq.pop(agent, None)  # re-read from disk next time
+        batch.done.set()
 
     async def _read(self, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
         if self._closed:
@@ -481,6 +523,33 @@ class SqliteEventLog:
     async def count_recall(self, agent: str) -> int:
         """How many of ``agent``'s events are messages in recall."""
         return await self._read(self._store.count_recall, agent)
+
+    async def delete(self, agent: str) -> int:
+        """Delete every event of ``agent`` and its recall rows in one transaction.
+
+        See :meth:`EventLog.delete`. Appends of other agents wait for it (or it
+        for them); counters of :meth:`statistics` are unchanged.
+
+        Raises:
+            UsageError: appends of ``agent`` are waiting to be written.
+            LogError: the log is closed, or the database refused the deletion.
+        """
+        if self._closing:
+            raise LogError("the log is closed", actor_id=agent)
+        async with self._writer:
+            waiting = [*self._pending.spans]
+            if not self._taken.done.is_set():
+                waiting += self._taken.spans
+            if any(span[0] == agent for span in waiting):
+                raise UsageError(
+                    f"cannot delete {agent!r} while its appends wait to be written"
+                    " (stop the agent first)",
+                    actor_id=agent,
+                )
+            deleted = await self._call(self._store.delete, agent)
+            self._next_seq.pop(agent, None)
+            self._known_streams.discard(agent)
+        return deleted
 
     def statistics(self) -> LogStatistics:
         """Appends, events and commits since the log was opened."""

@@ -21,6 +21,10 @@ Invariants:
   +9 µs per event with 200 agents); FTS5 writes a commit as one small segment.
   Role and time are read from the event row (``type``, ``at``) when a query
   filters on them.
+* Deleting an agent (``delete_recall``) removes its rows with FTS5's ``'delete'``
+  command, which needs each row's indexed values: they are read back from the
+  events, as for a hit. A row whose event is damaged cannot be removed that way;
+  it stays, under a stream id that no agent will be given again.
 * Text search is ``stream: s<id> AND text: ("t1" OR "t2" …)`` over terms made
   by ``_fts.query_terms``: every term is a quoted run of letters and digits,
   so no query text can be an FTS5 syntax error. Hits are ranked by ``bm25()``
@@ -43,6 +47,7 @@ __all__ = [
     "backfill_recall",
     "count_recall",
     "decode_stored",
+    "delete_recall",
     "search_recall",
 ]
 
@@ -100,6 +105,44 @@ def backfill_recall(conn: sqlite3.Connection) -> int:
             rows.clear()
     conn.executemany(insert, rows)
     return done + len(rows)
+
+
+def delete_recall(conn: sqlite3.Connection, agent: str, stream: int) -> int:
+    """Remove the recall rows of ``agent`` (stream id ``stream``); return how many are left.
+
+    Runs inside the caller's transaction, before the events are deleted. Only
+    rows the index holds are removed, each with the values it was indexed with
+    (FTS5 keeps its BM25 statistics exact that way). Rows whose event no longer
+    decodes as this agent's message are left: their text is lost, and removing a
+    row with other values would corrupt the index.
+    """
+    tag = f"s{stream}"
+    indexed = {
+        int(row_id)
+        for (row_id,) in conn.execute(
+            "SELECT rowid FROM recall_fts WHERE recall_fts MATCH ?", (f"stream: {tag}",)
+        )
+    }
+    if not indexed:
+        return 0
+    rows: list[tuple[int, str, str]] = []
+    events = conn.execute("SELECT id, seq, body FROM events WHERE stream = ?", (stream,))
+    for row_id, seq, body in events.fetchall():
+        if row_id not in indexed:
+            continue
+        try:
+            event = decode_event(body)
+        except EventDecodeError:
+            continue
+        entry = message_of(event)
+        if entry is None or event.agent != agent or event.seq != seq:
+            continue
+        rows.append((row_id, entry.text, tag))
+    conn.executemany(
+        "INSERT INTO recall_fts(recall_fts, rowid, text, stream) VALUES ('delete', ?, ?, ?)",
+        rows,
+    )
+    return len(indexed) - len(rows)
 
 
 def count_recall(conn: sqlite3.Connection, agent: str) -> int:

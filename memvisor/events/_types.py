@@ -243,6 +243,23 @@ class SourceAttached(_Answer, frozen=True, kw_only=True, tag="source_attached"):
     """A data source's passages became searchable by this agent."""
 
     source: str
+    passages: int = 0
+    """How many passages the source held when it was attached (for the memory statistics)."""
+
+
+class HeartbeatsPaused(_Answer, frozen=True, kw_only=True, tag="heartbeats_paused"):
+    """The agent paused its timed heartbeats (``pause_heartbeats``): timers that fire
+    before ``until`` are logged but do not make it step."""
+
+    until: float
+    """Seconds since the epoch when heartbeats resume."""
+
+
+class ContextRewound(_Answer, frozen=True, kw_only=True, tag="context_rewound"):
+    """Messages logged at ``from_seq`` or later leave the context window, by a person's
+    command (``/pop``, ``/retry`` in ``memvisor chat``). They stay in the log and in recall."""
+
+    from_seq: int
 
 
 Event = (
@@ -263,5 +280,7 @@ Event = (
     | MemoryPressure
     | ContextCompacted
     | SourceAttached
+    | HeartbeatsPaused
+    | ContextRewound
 )
 """Any event. ``match`` over it ends with ``assert_never``."""

@@ -2,7 +2,7 @@
 
 ```
 OpenAIClient.complete(LLMRequest)
-  encode the body with msgspec ──► AsyncOpenAI.post("/chat/completions")  (SDK retries off)
+  encode the body (RequestEncoder) ──► AsyncOpenAI.post("/chat/completions")  (SDK retries off)
   ◄── 200: decode with msgspec into LLMResponse (arguments kept as the model wrote them)
   ◄── 429, 408, 5xx, connection error, timeout: wait, try again (at most `tries` in all)
   ◄── 400 "context length": ContextOverflowError, at once
@@ -11,6 +11,8 @@ OpenAIClient.complete(LLMRequest)
 
 The body is built here rather than by ``chat.completions.create``: the SDK's
 own transformation of a long conversation costs far more than the request.
+Each message is encoded once, not once per step: :class:`RequestEncoder` splices
+the JSON kept from earlier requests into the body.
 
 Waits: ``Retry-After`` (or ``retry-after-ms``) when the server sends one, else
 exponential backoff with jitter; never more than ``RetryPolicy.max_delay``.
@@ -29,20 +31,24 @@ import os
 import random
 import time
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
-import httpx2
 import msgspec
-import openai
 
 from .._exceptions import ConfigError, ContextOverflowError, LLMAPIError
 from ..events import TokenUsage, ToolCall
 from ..memory._messages import ChatMessage
 from ._types import LLMRequest, LLMResponse, ToolSchema
 
+# The openai SDK (and its httpx2) take half a second to import: only a client
+# that is made pays for that, so the CLI and the package import stay fast.
+if TYPE_CHECKING:
+    import openai
+
 __all__ = [
     "OpenAIClient",
+    "RequestEncoder",
     "RetryPolicy",
     "backoff_delay",
     "decode_response",
@@ -133,14 +139,6 @@ class _WireTool(msgspec.Struct, frozen=True, kw_only=True):
     type: str = "function"
 
 
-class _WireRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    model: str
-    messages: tuple[_WireMessage, ...]
-    tools: tuple[_WireTool, ...] | None = None
-    tool_choice: str | None = None
-    temperature: float | None = None
-
-
 class _OutFunction(msgspec.Struct, frozen=True, kw_only=True):
     name: str = ""
     arguments: msgspec.Raw = msgspec.Raw(b'""')
@@ -211,17 +209,82 @@ def _wire_tool(tool: ToolSchema) -> _WireTool:
     )
 
 
+class RequestEncoder:
+    """Turns requests into ``POST /chat/completions`` bodies, encoding only what is new.
+
+    An agent's successive requests repeat almost all their messages (the very
+    same :class:`ChatMessage` objects) and their tools, so each message's JSON
+    is kept and spliced into later bodies; only new messages are encoded. The
+    body is byte for byte what encoding the whole request as one Struct gives
+    (keys in the same order, defaults omitted alike).
+
+    Messages are remembered by identity: an entry holds its message, so no
+    other object can take its ``id`` while it is remembered. Entries live in
+    two generations: what a request uses moves to (or stays in) the current
+    one; once the current one holds more than ``max_bytes`` of JSON it becomes
+    the old one and the old one is dropped. So the cache holds at most about
+    twice ``max_bytes`` (plus the messages), a message out of every context
+    is soon forgotten, and agents sharing one client keep their messages
+    between their turns. The tools array is kept for the last tuple of tools
+    (compared by equality, which is identity for the same ToolSchema objects).
+    """
+
+    def __init__(self, *, max_bytes: int = 4 << 20) -> None:
+        """Start with nothing remembered.
+
+        Args:
+            max_bytes: JSON in the current generation beyond which it is retired.
+        """
+        self._max_bytes = max_bytes
+        # id(message) -> (message, its JSON)
+        self._current: dict[int, tuple[ChatMessage, bytes]] = {}
+        self._old: dict[int, tuple[ChatMessage, bytes]] = {}
+        self._current_bytes = 0
+        self._tools: tuple[ToolSchema, ...] = ()
+        self._tools_json = b"[]"
+
+    def encode(self, request: LLMRequest) -> bytes:
+        """The JSON body for ``request``."""
+        messages = b",".join(self._messages_json(request.messages))
+        parts = [b'{"model":', _request_encoder.encode(request.model), b',"messages":[', messages]
+        if request.tools:
+            if request.tools != self._tools:
+                self._tools_json = _request_encoder.encode([_wire_tool(t) for t in request.tools])
+                self._tools = request.tools
+            choice = _request_encoder.encode(request.tool_choice)
+            parts += (b'],"tools":', self._tools_json, b',"tool_choice":', choice)
+        else:
+            parts.append(b"]")
+        if request.temperature is not None:
+            parts += (b',"temperature":', _request_encoder.encode(request.temperature))
+        parts.append(b"}")
+        return b"".join(parts)
+
+    def _messages_json(self, messages: tuple[ChatMessage, ...]) -> list[bytes]:
+        current, old = self._current, self._old
+        out: list[bytes] = []
+        for message in messages:  # the hot loop: one lookup per message already seen
+            key = id(message)
+            entry = current.get(key)
+            if entry is None or entry[0] is not message:
+                entry = old.get(key)
+                if entry is None or entry[0] is not message:
+                    entry = (message, _request_encoder.encode(_wire_message(message)))
+                current[key] = entry
+                self._current_bytes += len(entry[1])
+            out.append(entry[1])
+        if self._current_bytes > self._max_bytes:
+            self._old, self._current, self._current_bytes = current, {}, 0
+        return out
+
+
 def encode_request(request: LLMRequest) -> bytes:
-    """The JSON body of ``POST /chat/completions`` for ``request``."""
-    tools = tuple(_wire_tool(t) for t in request.tools) or None
-    body = _WireRequest(
-        model=request.model,
-        messages=tuple(_wire_message(m) for m in request.messages),
-        tools=tools,
-        tool_choice=request.tool_choice if tools else None,
-        temperature=request.temperature,
-    )
-    return _request_encoder.encode(body)
+    """The JSON body of ``POST /chat/completions`` for ``request``, encoded afresh.
+
+    :class:`OpenAIClient` keeps a :class:`RequestEncoder` instead, which does
+    not encode a message again for each request that repeats it.
+    """
+    return RequestEncoder().encode(request)
 
 
 def _arguments_text(raw: msgspec.Raw) -> str:
@@ -331,6 +394,8 @@ class OpenAIClient:
         Raises:
             ConfigError: neither a server nor an API key is configured.
         """
+        import openai
+
         self.retry = retry or RetryPolicy()
         if self.retry.tries < 1:
             raise ConfigError(f"retry.tries must be at least 1, not {self.retry.tries}")
@@ -349,6 +414,7 @@ class OpenAIClient:
         elif client.max_retries != 0:
             client = client.with_options(max_retries=0)
         self._client = client
+        self._encoder = RequestEncoder()
 
     @property
     def base_url(self) -> str:
@@ -362,7 +428,7 @@ class OpenAIClient:
             ContextOverflowError: the server said the prompt is too long (not retried).
             LLMAPIError: any other refusal (not retried), or failures on every try.
         """
-        body = encode_request(request)
+        body = self._encoder.encode(request)
         source = f"the LLM server at {self.base_url} (model {request.model!r})"
         tries = self.retry.tries
         for attempt in range(tries):
@@ -391,6 +457,9 @@ class OpenAIClient:
 
         Errors not worth retrying are raised.
         """
+        import httpx2
+        import openai
+
         try:
             response = await self._client.post(
                 "/chat/completions",

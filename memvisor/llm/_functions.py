@@ -16,6 +16,10 @@ Invariants:
 * The JSON schema and the validator come from one generated msgspec Struct, so
   they cannot disagree. The repairs applied before validation are few, named,
   and reported in :attr:`ParsedCall.repaired`.
+* A parameter annotated with the caller's context type (``function_spec(fn,
+  context=T)``) is filled by :meth:`FunctionSpec.invoke`, never by the model:
+  it is in neither the schema nor the arguments Struct. This package names no
+  such type itself (the agent passes its own), so it depends on nothing above it.
 """
 
 from __future__ import annotations
@@ -108,11 +112,28 @@ class FunctionSpec:
     """Whether a ``request_heartbeat`` boolean is added to the arguments."""
     parameters: msgspec.Raw
     """The arguments' JSON schema, as JSON text."""
+    context_param: str | None = None
+    """The parameter that receives the caller's context (see ``function_spec(context=)``),
+    if ``fn`` has one; it is in neither :attr:`params` nor the schema."""
 
-    def invoke(self, parsed: ParsedCall) -> object:
-        """Call :attr:`fn` with ``parsed``'s arguments (a coroutine, if ``fn`` is async)."""
+    def invoke(self, parsed: ParsedCall, context: object = None) -> object:
+        """Call :attr:`fn` with ``parsed``'s arguments (a coroutine, if ``fn`` is async).
+
+        Args:
+            parsed: The validated call.
+            context: Passed as :attr:`context_param` when the function has one;
+                ignored otherwise, so a caller can always pass its context.
+
+        Raises:
+            UsageError: the function takes a context and ``context`` is ``None``.
+        """
         assert callable(self.fn)
-        return self.fn(**parsed.kwargs())
+        kwargs = parsed.kwargs()
+        if self.context_param is not None:
+            if context is None:
+                raise UsageError(f"{self.name} takes a context ({self.context_param}); pass one")
+            kwargs[self.context_param] = context
+        return self.fn(**kwargs)
 
     def to_tool_schema(self) -> ToolSchema:
         """The provider-neutral tool definition sent to the LLM."""
@@ -146,7 +167,11 @@ class CallRejected(msgspec.Struct, frozen=True, kw_only=True, tag="call_rejected
 
 
 def function_spec(
-    fn: Callable[P, R], *, name: str | None = None, heartbeat: bool = False
+    fn: Callable[P, R],
+    *,
+    name: str | None = None,
+    heartbeat: bool = False,
+    context: type[object] | None = None,
 ) -> FunctionSpec:
     """Build the spec of ``fn`` from its signature and Google-style docstring.
 
@@ -156,9 +181,13 @@ def function_spec(
             ``list[str]``, or ``X | None`` (with a default) of one of those.
         name: The name the model calls it by; defaults to ``fn.__name__``.
         heartbeat: Add a ``request_heartbeat`` boolean argument.
+        context: The caller's context type. At most one parameter annotated with
+            exactly this type receives it (see :meth:`FunctionSpec.invoke`); the
+            model never sees that parameter.
 
     Raises:
-        UsageError: a parameter is unsupported or the docstring names an unknown one.
+        UsageError: a parameter is unsupported, two take the context, or the
+            docstring names an unknown one.
     """
     fn_name = name or fn.__name__
     if not _NAME_RE.fullmatch(fn_name):
@@ -173,7 +202,17 @@ def function_spec(
         raise UsageError(f"{fn_name}'s docstring documents unknown arguments: {sorted(unknown)}")
     params: list[Parameter] = []
     fields: list[tuple[str, object] | tuple[str, object, object]] = []
+    context_param: str | None = None
     for p in signature.parameters.values():
+        if context is not None and p.annotation is context:
+            if context_param is not None:
+                raise UsageError(
+                    f"{fn_name} takes the context twice ({context_param!r} and {p.name!r})"
+                )
+            if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                raise UsageError(f"{fn_name}: the context parameter {p.name!r} must be named")
+            context_param = p.name
+            continue
         param, field = _parameter(fn_name, p, arg_docs.get(p.name, ""))
         params.append(param)
         fields.append(field)
@@ -199,6 +238,7 @@ def function_spec(
         params=tuple(params),
         heartbeat=heartbeat,
         parameters=msgspec.Raw(msgspec.json.encode(schema)),
+        context_param=context_param,
     )
 
 

@@ -13,17 +13,23 @@
 
 Everything but the archival store and the source loader is pure: no I/O, no
 clock, so replay reproduces it exactly.
+
+Importing this package imports neither LanceDB, NumPy nor the openai SDK (over
+a second together), so a command that never touches archival memory starts
+fast: the store, the embedders and the source loader are imported on first
+access to one of their names (PEP 562 ``__getattr__``; ``_LAZY`` lists them).
 """
 
+import importlib as _importlib
+import typing as _typing
+
 from .._util import fixup_module_metadata as _fixup
-from ._archival import ArchivalPage as ArchivalPage
-from ._archival import ArchivalStatistics as ArchivalStatistics
-from ._archival import ArchivalStore as ArchivalStore
-from ._archival import LanceArchivalStore as LanceArchivalStore
-from ._archival import Passage as Passage
-from ._archival import PassageHit as PassageHit
-from ._archival import SearchMode as SearchMode
-from ._archival import open_archival as open_archival
+from ._archival_model import ArchivalPage as ArchivalPage
+from ._archival_model import ArchivalStatistics as ArchivalStatistics
+from ._archival_model import ArchivalStore as ArchivalStore
+from ._archival_model import Passage as Passage
+from ._archival_model import PassageHit as PassageHit
+from ._archival_model import SearchMode as SearchMode
 from ._compaction import CannotCompact as CannotCompact
 from ._compaction import CompactionConfig as CompactionConfig
 from ._compaction import CompactionPlan as CompactionPlan
@@ -50,9 +56,6 @@ from ._core import core_append as core_append
 from ._core import core_create as core_create
 from ._core import core_replace as core_replace
 from ._core import core_rewrite as core_rewrite
-from ._embedders import Embedder as Embedder
-from ._embedders import LocalEmbedder as LocalEmbedder
-from ._embedders import OpenAIEmbedder as OpenAIEmbedder
 from ._messages import ChatMessage as ChatMessage
 from ._recall import HIT_MAX_CHARS as HIT_MAX_CHARS
 from ._recall import day_bounds as day_bounds
@@ -68,14 +71,35 @@ from ._sources import SkippedFile as SkippedFile
 from ._sources import chunk_text as chunk_text
 from ._sources import load_source as load_source
 from ._sources import source_owner as source_owner
+from ._state import ARCHIVAL_INSERT as ARCHIVAL_INSERT
 from ._state import AgentState as AgentState
 from ._state import QueuedMessage as QueuedMessage
 from ._state import fold as fold
 from ._state import fold_all as fold_all
 from ._tokens import estimate_messages as estimate_messages
 from ._tokens import estimate_text as estimate_text
+from ._usage import ContextUsage as ContextUsage
+from ._usage import UsagePart as UsagePart
+from ._usage import context_usage as context_usage
+
+if _typing.TYPE_CHECKING:  # what mypy sees; at run time ``__getattr__`` below imports them
+    from ._archival import LanceArchivalStore as LanceArchivalStore
+    from ._archival import open_archival as open_archival
+    from ._embedders import Embedder as Embedder
+    from ._embedders import LocalEmbedder as LocalEmbedder
+    from ._embedders import OpenAIEmbedder as OpenAIEmbedder
+
+_LAZY = {
+    "LanceArchivalStore": "._archival",
+    "open_archival": "._archival",
+    "Embedder": "._embedders",
+    "LocalEmbedder": "._embedders",
+    "OpenAIEmbedder": "._embedders",
+}
+"""Exported names whose modules import LanceDB, NumPy or the openai SDK, and where they live."""
 
 __all__ = [
+    "ARCHIVAL_INSERT",
     "DEFAULT_BLOCK_LIMIT",
     "HIT_MAX_CHARS",
     "AgentState",
@@ -89,6 +113,7 @@ __all__ = [
     "CompactionConfig",
     "CompactionPlan",
     "CompiledContext",
+    "ContextUsage",
     "CoreMemory",
     "EditOp",
     "EditOutcome",
@@ -111,11 +136,13 @@ __all__ = [
     "Sharer",
     "SkippedFile",
     "Summarizer",
+    "UsagePart",
     "apply_edit",
     "chunk_text",
     "compact",
     "compaction_event",
     "compile_context",
+    "context_usage",
     "core_append",
     "core_create",
     "core_replace",
@@ -136,5 +163,23 @@ __all__ = [
     "source_owner",
 ]
 
+
+def _import_lazy(name: str) -> object:
+    """Import the module that defines ``name``, then keep ``name`` here like any other."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(_importlib.import_module(module, __name__), name)
+    _fixup(__name__, {name: value})
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+if not _typing.TYPE_CHECKING:  # hidden from mypy, so a misspelt name stays an error
+    __getattr__ = _import_lazy
+
 _fixup(__name__, globals())
-del _fixup

@@ -294,6 +294,25 @@ class LanceArchivalStore(metaclass=NoPublicConstructor):
         self._check_open()
         return await self._call(self._table.owners)
 
+    # --- delete ----------------------------------------------------------------------
+
+    async def delete_owner(self, owner: str) -> int:
+        """Delete every passage of ``owner``; return how many there were.
+
+        The owner is a quoted value in the filter, never SQL. Inserting a deleted
+        passage's id again stores it again (the id filter only ever asks the table).
+        See :meth:`ArchivalStore.delete_owner`.
+        """
+        self._check_open()
+        async with self._write_lock:
+            deleted = await self._call(
+                _delete_rows, self._table, where_sql([owner], (), None, None)
+            )
+        if deleted:
+            self._upkeep.rows = max(0, self._upkeep.rows - deleted)
+            self._upkeep.note_write(0)  # deletion files: compaction folds them in
+        return deleted
+
     # --- maintenance -----------------------------------------------------------------
 
     async def maintain(self) -> None:
@@ -358,6 +377,19 @@ class LanceArchivalStore(metaclass=NoPublicConstructor):
                 tg.start_soon(run_first)
                 tg.start_soon(run_second)
         return firsts[0], seconds[0]
+
+
+def _delete_rows(table: PassageTable, where: str) -> int:
+    """Delete the rows matching ``where`` (in a worker thread); return how many."""
+    lance = table.attached()
+    if lance is None:
+        return 0
+    # Counted first: not every LanceDB release reports the rows a delete removed, and
+    # a delete of nothing would still write a new table version.
+    count = int(lance.count_rows(where))
+    if count:
+        lance.delete(where)
+    return count
 
 
 @asynccontextmanager

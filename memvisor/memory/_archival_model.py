@@ -119,3 +119,8 @@ class ArchivalStore(Protocol):
     async def owners(self) -> list[str]:
         """Every owner with at least one passage, sorted."""
         ...
+
+    async def delete_owner(self, owner: str) -> int:
+        """Delete every passage of ``owner`` (an agent being deleted, or ``"source:NAME"``);
+        return how many there were. Their ids may then be inserted again."""
+        ...

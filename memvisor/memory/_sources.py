@@ -26,7 +26,7 @@ import anyio
 import msgspec
 
 from .._exceptions import UsageError
-from ._archival import ArchivalStore, Passage
+from ._archival_model import ArchivalStore, Passage
 
 __all__ = [
     "DEFAULT_EXTENSIONS",

@@ -15,8 +15,14 @@ tool_returned                   a tool message paired with its call (a note if t
 core_memory_edited              the block holds the new value
 context_compacted               messages with seq <= through_seq leave the queue; new summary;
                                 pressure and reported tokens reset
+context_rewound                 messages with seq >= from_seq leave the queue (a person's
+                                /pop or /retry); reported tokens reset
 timer_set, timer_cancelled      the set of armed timers (re-armed after a restart)
-source_attached                 the list of attached data sources
+source_attached                 the list of attached data sources; their passages count
+                                in archival_count
+tool_returned (ok, of           one more passage in archival_count
+  archival_memory_insert)
+heartbeats_paused               timers firing before ``until`` do not make the agent step
 tool_called, assistant_message, nothing the model sees: the call is in the assistant message,
   error                         the reply in its send_message call, errors are for operators
 ```
@@ -46,10 +52,12 @@ from ..events import (
     AgentMessage,
     AssistantMessage,
     ContextCompacted,
+    ContextRewound,
     CoreMemoryEdited,
     ErrorEvent,
     Event,
     ExternalEvent,
+    HeartbeatsPaused,
     LLMResponded,
     MemoryPressure,
     SourceAttached,
@@ -72,7 +80,10 @@ from ._messages import (
 )
 from ._tokens import message_tokens
 
-__all__ = ["AgentState", "QueuedMessage", "fold", "fold_all", "pair_results"]
+__all__ = ["ARCHIVAL_INSERT", "AgentState", "QueuedMessage", "fold", "fold_all", "pair_results"]
+
+ARCHIVAL_INSERT = "archival_memory_insert"
+"""The function whose successful results each add one passage to archival memory."""
 
 
 class QueuedMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,6 +124,12 @@ class AgentState(msgspec.Struct, frozen=True, kw_only=True):
     """Armed timers, in the order they were set."""
     sources: tuple[str, ...] = ()
     """Attached data sources, in the order they were attached."""
+    archival_count: int = 0
+    """Passages in the agent's archival memory as the log tells it: those of its
+    attached sources (counted when attached) and those it inserted itself. This is
+    what the prompt shows, so no command needs to open the archival store for it."""
+    paused_until: float | None = None
+    """Timed heartbeats are paused until then (``pause_heartbeats``)."""
 
 
 def fold(state: AgentState, event: Event) -> AgentState:
@@ -147,15 +164,13 @@ def fold(state: AgentState, event: Event) -> AgentState:
             new = msgspec.structs.replace(state, memory=apply_edit(state.memory, event))
         case ContextCompacted():
             new = _fold_compaction(state, event)
+        case ContextRewound():
+            kept = tuple(entry for entry in state.queue if entry.seq < event.from_seq)
+            new = msgspec.structs.replace(state, queue=kept, last_prompt_tokens=None)
         case AgentCreated():
             new = _fold_created(state, event)
-        case TimerSet() | TimerCancelled():
-            new = _fold_timers(state, event)
-        case SourceAttached():
-            sources = (
-                state.sources if event.source in state.sources else (*state.sources, event.source)
-            )
-            new = msgspec.structs.replace(state, sources=sources)
+        case TimerSet() | TimerCancelled() | SourceAttached() | HeartbeatsPaused():
+            new = _fold_bookkeeping(state, event)
         case ToolCalled() | AssistantMessage() | ErrorEvent():
             new = state
         case _:
@@ -221,6 +236,19 @@ def _fold_timer_fired(state: AgentState, event: TimerFired) -> AgentState:
     return msgspec.structs.replace(new, timers=timers)
 
 
+def _fold_bookkeeping(
+    state: AgentState, event: TimerSet | TimerCancelled | SourceAttached | HeartbeatsPaused
+) -> AgentState:
+    """Events that change what the agent keeps track of, not what it reads."""
+    match event:
+        case SourceAttached():
+            return _fold_source(state, event)
+        case HeartbeatsPaused():
+            return msgspec.structs.replace(state, paused_until=event.until)
+        case _:
+            return _fold_timers(state, event)
+
+
 def _fold_timers(state: AgentState, event: TimerSet | TimerCancelled) -> AgentState:
     timers = tuple(timer for timer in state.timers if timer.timer_id != event.timer_id)
     if isinstance(event, TimerSet):
@@ -235,7 +263,19 @@ def _fold_response(state: AgentState, event: LLMResponded) -> AgentState:
     return state if message is None else _enqueue(state, event.seq, message)
 
 
+def _fold_source(state: AgentState, event: SourceAttached) -> AgentState:
+    if event.source in state.sources:
+        return state
+    return msgspec.structs.replace(
+        state,
+        sources=(*state.sources, event.source),
+        archival_count=state.archival_count + event.passages,
+    )
+
+
 def _fold_tool_result(state: AgentState, event: ToolReturned) -> AgentState:
+    if event.name == ARCHIVAL_INSERT and event.status == "ok":
+        state = msgspec.structs.replace(state, archival_count=state.archival_count + 1)
     message = render_tool_result(event)
     if not _awaits_result(state.queue, event.call_id):
         message = orphan_result(message)

@@ -27,10 +27,12 @@ from memvisor.events import (
     AssistantMessage,
     BlockSpec,
     ContextCompacted,
+    ContextRewound,
     CoreMemoryEdited,
     ErrorEvent,
     Event,
     ExternalEvent,
+    HeartbeatsPaused,
     LLMResponded,
     MemoryPressure,
     SourceAttached,
@@ -179,6 +181,8 @@ EXAMPLES: list[Event] = [
         tokens_after=9000,
     ),
     SourceAttached(agent="ada", seq=17, at=_AT + 16, cause=1, source="handbook-pdf"),
+    HeartbeatsPaused(agent="ada", seq=18, at=_AT + 17, cause=12, until=_AT + 617),
+    ContextRewound(agent="ada", seq=19, at=_AT + 18, cause=2, from_seq=12),
 ]
 
 

@@ -449,3 +449,113 @@ async def test_recall_holds_every_message_of_random_appends(
             everything = RecallQuery(page_size=MAX_PAGE_SIZE)
             page = await log.search_recall(agent, everything)
             assert [hit.seq for hit in page.hits] == messages[::-1]
+
+
+# --- deleting an agent --------------------------------------------------------------
+
+
+async def test_delete_removes_every_event_and_message_of_the_agent_and_only_those(
+    open_log: LogFactory,
+) -> None:
+    async with open_log() as log:
+        await log.append(evs("ada", 1, 5))
+        await log.append(evs("bob", 1, 3))
+        bob_before = (await log.read("bob"), await log.search_recall("bob", RecallQuery()))
+        assert await log.delete("ada") == 5
+        assert await log.agents() == ["bob"]
+        assert await log.last_seq("ada") == 0
+        assert await log.read("ada") == []
+        assert await log.tail("ada", 3) == []
+        assert await log.count_recall("ada") == 0
+        assert (await log.search_recall("ada", RecallQuery(text="ada"))).total == 0
+        assert (await log.search_recall("ada", RecallQuery())).hits == ()
+        assert (await log.read("bob"), await log.search_recall("bob", RecallQuery())) == bob_before
+        assert await log.last_seq("bob") == 3
+        assert await log.count_recall("bob") == 3
+
+
+async def test_a_deleted_agent_starts_again_at_seq_1(open_log: LogFactory) -> None:
+    async with open_log() as log:
+        await log.append(evs("ada", 1, 4))
+        await log.delete("ada")
+        with pytest.raises(ConflictError):
+            await log.append([ev("ada", 5)])
+        await log.append([ev("ada", 1, "a fresh start")])
+        await log.append([ev("ada", 2, "and more")])
+        assert await log.read("ada") == [ev("ada", 1, "a fresh start"), ev("ada", 2, "and more")]
+        page = await log.search_recall("ada", RecallQuery(page_size=MAX_PAGE_SIZE))
+        assert [hit.text for hit in page.hits] == ["and more", "a fresh start"]
+        assert await log.count_recall("ada") == 2
+
+
+async def test_deleting_an_agent_with_no_events_deletes_nothing(open_log: LogFactory) -> None:
+    async with open_log() as log:
+        assert await log.delete("ghost") == 0
+        await log.append(evs("bob", 1, 2))
+        assert await log.delete("ghost") == 0
+        assert await log.agents() == ["bob"]
+        assert await log.delete("bob") == 2
+        assert await log.delete("bob") == 0
+        assert await log.agents() == []
+
+
+async def test_delete_while_other_agents_append_loses_none_of_their_events(
+    open_log: LogFactory,
+) -> None:
+    async with open_log() as log:
+        await log.append(evs("ada", 1, 20))
+
+        async def write(agent: str) -> None:
+            for seq in range(1, 31):
+                await log.append([ev(agent, seq)])
+
+        async with anyio.create_task_group() as tg:
+            for agent in ("bob", "cy", "dee"):
+                tg.start_soon(write, agent)
+            await anyio.lowlevel.checkpoint()
+            assert await log.delete("ada") == 20
+        assert await log.agents() == ["bob", "cy", "dee"]
+        for agent in ("bob", "cy", "dee"):
+            assert await log.read(agent) == evs(agent, 1, 30)
+            assert await log.count_recall(agent) == 30
+
+
+_DELETE_WORDS = ["budget", "meeting", "meetings", "coffee", "cat", "cats", "the", "zebra"]
+
+
+@st.composite
+def _two_agent_logs(draw: st.DrawFn) -> list[Event]:
+    """Messages of ada and bob, interleaved, from a small vocabulary."""
+    events: list[Event] = []
+    seqs = {"ada": 0, "bob": 0}
+    for _ in range(draw(st.integers(0, 16))):
+        agent = draw(st.sampled_from(["ada", "bob"]))
+        seqs[agent] += 1
+        text = " ".join(draw(st.lists(st.sampled_from(_DELETE_WORDS), max_size=6)))
+        events.append(ev(agent, seqs[agent], text or "-"))
+    return events
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(events=_two_agent_logs(), words=st.lists(st.sampled_from(_DELETE_WORDS), max_size=3))
+async def test_after_a_delete_recall_ranks_as_if_the_agent_had_never_been(
+    open_log: LogFactory, events: list[Event], words: list[str]
+) -> None:
+    query = RecallQuery(text=" ".join(words) or None, page_size=MAX_PAGE_SIZE)
+    async with open_log() as log, open_log() as never:
+        for event in events:
+            await log.append([event])
+            if event.agent == "bob":
+                await never.append([event])
+        await log.delete("ada")
+        ours = await log.search_recall("bob", query)
+        theirs = await never.search_recall("bob", query)
+        assert [(h.seq, h.text) for h in ours.hits] == [(h.seq, h.text) for h in theirs.hits]
+        assert [h.score for h in ours.hits] == pytest.approx(
+            [h.score for h in theirs.hits], rel=1e-12, abs=1e-15
+        )
+        assert ours.total == theirs.total

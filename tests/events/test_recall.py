@@ -37,11 +37,13 @@ from memvisor.events import (
     AgentMessage,
     AssistantMessage,
     ContextCompacted,
+    ContextRewound,
     CoreMemoryEdited,
     ErrorEvent,
     Event,
     EventLog,
     ExternalEvent,
+    HeartbeatsPaused,
     LLMResponded,
     MemoryEventLog,
     MemoryPressure,
@@ -135,6 +137,8 @@ _ROLE_OF: dict[type[Event], str | None] = {
     MemoryPressure: None,
     ContextCompacted: None,
     SourceAttached: None,
+    HeartbeatsPaused: None,
+    ContextRewound: None,
 }
 
 

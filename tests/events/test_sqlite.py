@@ -506,6 +506,73 @@ async def test_damaged_event_found_by_a_search_raises_corrupt_log_error(tmp_path
         assert await log.count_recall("ada") == 6
 
 
+# --- deleting an agent -----------------------------------------------------------
+
+
+async def test_delete_leaves_no_row_of_the_agent_in_any_table(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    await _write_ada_and_bob(path)
+    async with open_sqlite_log(path) as log:
+        assert await log.delete("ada") == 6
+    with raw(path) as conn:
+        assert [n for (n,) in conn.execute("SELECT name FROM streams")] == ["bob"]
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+        assert conn.execute("SELECT count(*) FROM recall_fts").fetchone()[0] == 3
+
+
+async def test_deleting_an_agent_with_a_damaged_event_hides_its_recall_rows_from_a_successor(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.sqlite3"
+    await _write_ada_and_bob(path)
+    with raw(path) as conn:
+        row_id, body = _row(conn, "ada", 4)
+        conn.execute("UPDATE events SET body = ? WHERE id = ?", (body[:-1], row_id))
+    async with open_sqlite_log(path) as log:
+        assert await log.delete("ada") == 6
+        assert await log.agents() == ["bob"]
+        await log.append([ev("ada", 1, "ada#4 once more")])
+        page = await log.search_recall("ada", RecallQuery(text="ada 4"))
+        assert [(hit.seq, hit.text) for hit in page.hits] == [(1, "ada#4 once more")]
+        assert await log.count_recall("ada") == 1
+        assert await log.read("bob") == evs("bob", 1, 3)
+    with raw(path) as conn:  # the damaged row's recall entry stays, under a retired stream
+        names = [n for (n,) in conn.execute("SELECT name FROM streams ORDER BY id")]
+        assert names[1:] == ["bob", "ada"]
+        assert names[0].startswith("\x00deleted:")
+
+
+async def test_delete_refuses_while_appends_of_the_agent_wait_to_be_written(
+    tmp_path: Path,
+) -> None:
+    async with open_sqlite_log(tmp_path / "events.sqlite3") as log:
+        await log.append(evs("ada", 1, 2))
+        failures: list[Exception] = []
+
+        async def delete() -> None:
+            try:
+                await log.delete("ada")
+            except UsageError as exc:
+                failures.append(exc)
+
+        # Hold the writer: the delete queues for it first, then the append's commit.
+        async with anyio.create_task_group() as tg, log._writer:
+            tg.start_soon(delete)
+            await anyio.sleep(0.05)
+            tg.start_soon(log.append, [ev("ada", 3)])
+            await anyio.sleep(0.05)
+        assert len(failures) == 1
+        assert "wait to be written" in str(failures[0])
+        assert await log.read("ada") == evs("ada", 1, 3)
+
+
+async def test_delete_on_a_closed_log_raises_log_error(tmp_path: Path) -> None:
+    async with open_sqlite_log(tmp_path / "events.sqlite3") as log:
+        await log.append(evs("ada", 1, 2))
+    with pytest.raises(LogError, match="closed"):
+        await log.delete("ada")
+
+
 # --- schema 1 → 2 ---------------------------------------------------------------
 
 # The schema of logs written before recall existed, exactly as memvisor wrote it.

@@ -1,21 +1,28 @@
 """A fake OpenAI-compatible ``/v1/chat/completions`` server on 127.0.0.1, in a thread.
 
 Tests drive the real openai SDK against it over real HTTP. ``script`` says how
-to answer the next requests, one :class:`Answer` each; once it is empty every
-request gets :data:`DEFAULT`. Every request's JSON body and headers are kept.
+to answer the next requests, one :class:`Answer` each; once it is empty, the
+``policy`` (if set) answers each request from its JSON body, so a test can play
+a model that reacts to what it is shown; without one every request gets
+:data:`DEFAULT`. Every request's JSON body and headers are kept.
 
     with fake_openai() as server:
         server.script.append(status(429, headers={"Retry-After": "1"}))
+        server.policy = lambda body: completion("Hi")
         client = OpenAIClient(base_url=server.base_url, api_key="sk-test")
+
+An answer's ``delay`` is cut short when the server stops, so a test may hold a
+response far longer than it runs (a client killed while it waits).
 """
 
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -23,8 +30,10 @@ __all__ = [
     "DEFAULT",
     "Answer",
     "FakeOpenAI",
+    "Policy",
     "completion",
     "fake_openai",
+    "function_call",
     "status",
     "tool_call",
 ]
@@ -73,6 +82,27 @@ def completion(
     return Answer(body=json.dumps(body).encode(), delay=delay)
 
 
+_call_ids = itertools.count(1)
+
+
+def function_call(
+    name: str,
+    arguments: dict[str, object] | str,
+    *,
+    content: str | None = None,
+    usage: tuple[int, int] = (10, 2),
+    delay: float = 0.0,
+) -> Answer:
+    """A 200 whose message calls ``name`` once (a fresh call id each time).
+
+    ``arguments`` given as a dict are written as JSON; a string is sent as is
+    (malformed, if a test wants that).
+    """
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    call = tool_call(name, text, call_id=f"call-{next(_call_ids)}")
+    return completion(content, [call], finish_reason="tool_calls", usage=usage, delay=delay)
+
+
 def status(
     code: int,
     message: str = "scripted failure",
@@ -87,6 +117,9 @@ def status(
 
 DEFAULT = completion()
 
+Policy = Callable[[dict[str, object]], Answer]
+"""Plays the model once the script is empty: a request's JSON body in, its answer out."""
+
 
 @dataclass
 class FakeOpenAI:
@@ -99,7 +132,13 @@ class FakeOpenAI:
     """Each request's headers, names in lower case."""
     paths: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    policy: Policy | None = None
+    """Answers the requests the script does not (called under ``lock``, in order)."""
+    errors: list[Exception] = field(default_factory=list)
+    """What the policy raised (each such request was answered 500): a test checks it is empty."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set when the server stops: answers still being delayed are sent at once."""
 
     def next_answer(self, path: str, body: dict[str, object], headers: dict[str, str]) -> Answer:
         with self.lock:
@@ -109,7 +148,15 @@ class FakeOpenAI:
             self.times.append(time.monotonic())
             if path != "/v1/chat/completions":
                 return status(404, f"no such endpoint: {path}")
-            return self.script.pop(0) if self.script else DEFAULT
+            if self.script:
+                return self.script.pop(0)
+            if self.policy is None:
+                return DEFAULT
+            try:
+                return self.policy(body)
+            except Exception as exc:  # a bug in the test's model: keep it for the test
+                self.errors.append(exc)
+                return status(500, f"the fake model's policy raised {exc!r}")
 
 
 @contextmanager
@@ -124,7 +171,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             answer = fake.next_answer(self.path, body, headers)
             if answer.delay:
-                time.sleep(answer.delay)
+                fake.stopping.wait(answer.delay)
             try:
                 self.send_response(answer.status)
                 self.send_header("content-type", "application/json")
@@ -147,6 +194,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     try:
         yield fake
     finally:
+        fake.stopping.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Literal
 
@@ -457,3 +458,97 @@ def test_parsed_arguments_are_the_generated_struct() -> None:
     call = parsed(parse_call(spec, '{"message": "hi"}'))
     assert isinstance(call.arguments, spec.args_type)
     assert msgspec.structs.asdict(call.arguments) == {"message": "hi"}
+
+
+# --- context injection -----------------------------------------------------------------
+
+
+class Ctx:
+    """A stand-in for the agent's context type (the llm package names none itself)."""
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+
+
+def greet(ctx: Ctx, name: str, *, loud: bool = False) -> str:
+    """Greet someone on behalf of the caller.
+
+    Args:
+        ctx: The caller's context (never shown to the model).
+        name: Who to greet.
+        loud: Shout it.
+    """
+    text = f"{ctx.who} greets {name}"
+    return text.upper() if loud else text
+
+
+def test_context_parameter_is_not_in_the_schema_or_the_arguments() -> None:
+    spec = function_spec(greet, heartbeat=True, context=Ctx)
+    assert spec.context_param == "ctx"
+    assert [p.name for p in spec.params] == ["name", "loud"]
+    assert set(spec.args_type.__struct_fields__) == {"name", "loud", "request_heartbeat"}
+    properties = schema(spec)["properties"]  # type: ignore[index]
+    assert list(properties) == ["name", "loud", "request_heartbeat"]
+    rejection = rejected(
+        parse_call(spec, '{"name": "Bob", "ctx": "x", "request_heartbeat": false}')
+    )
+    assert "unknown argument `ctx`" in rejection
+    assert "ctx" not in rejection.split("\n", 1)[1]  # the expected arguments omit it
+
+
+def test_invoke_passes_the_context_under_the_parameters_name() -> None:
+    spec = function_spec(greet, context=Ctx)
+    call = parsed(parse_call(spec, '{"name": "Bob", "loud": true}'))
+    assert spec.invoke(call, Ctx("ada")) == "ADA GREETS BOB"
+    with pytest.raises(UsageError, match="context"):
+        spec.invoke(call)
+
+
+def test_context_is_ignored_by_a_function_without_one() -> None:
+    spec = function_spec(send_message, context=Ctx)
+    assert spec.context_param is None
+    call = parsed(parse_call(spec, '{"message": "hi"}'))
+    assert spec.invoke(call, Ctx("ada")) is None
+    assert spec.invoke(call) is None
+
+
+class SubCtx(Ctx):
+    """A subclass is not the context type: the match is exact."""
+
+
+def test_context_type_matches_exactly_and_only_when_asked() -> None:
+    def takes_sub(ctx: SubCtx) -> None: ...
+
+    def takes_optional(ctx: Ctx | None = None) -> None: ...
+
+    with pytest.raises(UsageError, match="unsupported type"):
+        function_spec(greet)  # without context=, Ctx is just an unsupported type
+    with pytest.raises(UsageError, match="unsupported type"):
+        function_spec(takes_sub, context=Ctx)
+    with pytest.raises(UsageError, match="unsupported type"):
+        function_spec(takes_optional, context=Ctx)
+
+
+def test_context_twice_is_a_usage_error() -> None:
+    def twice(a: Ctx, b: Ctx) -> None: ...
+
+    def positional_only(ctx: Ctx, /) -> None: ...
+
+    with pytest.raises(UsageError, match="twice"):
+        function_spec(twice, context=Ctx)
+    with pytest.raises(UsageError, match="must be named"):
+        function_spec(positional_only, context=Ctx)
+
+
+def test_context_works_with_async_functions_and_keyword_only_context() -> None:
+    async def lookup(query: str, *, ctx: Ctx) -> str:
+        return f"{ctx.who}:{query}"
+
+    spec = function_spec(lookup, context=Ctx)
+    assert spec.context_param == "ctx"
+    call = parsed(parse_call(spec, '{"query": "q"}'))
+    coroutine = spec.invoke(call, Ctx("ada"))
+    assert inspect.iscoroutine(coroutine)
+    with pytest.raises(StopIteration) as stopped:
+        coroutine.send(None)
+    assert stopped.value.value == "ada:q"

@@ -275,6 +275,61 @@ async def test_count_and_owners(tmp_path: Path) -> None:
         assert await store.count([]) == 0
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("embedded", [True, False], ids=["embedder", "fulltext-only"])
+async def test_delete_owner_removes_its_passages_and_only_those(
+    tmp_path: Path, embedded: bool
+) -> None:
+    embedder = BagOfWordsEmbedder() if embedded else None
+    async with opened(tmp_path, embedder) as store:
+        await fill_fruit(store)
+        assert await store.delete_owner("alice") == 6
+        assert await store.owners() == ["bob", "source:docs"]
+        assert await store.count(["alice"]) == 0
+        assert await store.count(["bob", "source:docs"]) == 2
+        for mode in MODES:
+            page = await store.search("red", owners=["alice", "bob"], mode=mode)
+            assert [h.passage.id for h in page.hits] == ["bob:1"]
+        assert await store.delete_owner("alice") == 0
+        assert await store.delete_owner("nobody") == 0
+        # The ids are free again: a new agent of the same name stores its own passages.
+        assert await store.insert([passage(0, "a new alice remembers pears")]) == 1
+        page = await store.search("pears", owners=["alice"], mode="fulltext")
+        assert [h.passage.text for h in page.hits] == ["a new alice remembers pears"]
+    async with opened(tmp_path, embedder) as store:  # the deletion is on disk
+        assert await store.count(["alice"]) == 1
+        assert await store.owners() == ["alice", "bob", "source:docs"]
+
+
+@pytest.mark.anyio
+async def test_delete_owner_of_an_empty_archive_deletes_nothing(tmp_path: Path) -> None:
+    async with opened(tmp_path) as store:
+        assert await store.delete_owner("alice") == 0
+    async with opened(tmp_path) as store:
+        await store.insert([passage(1)])
+    async with opened(tmp_path) as store:
+        assert await store.delete_owner("alice") == 1
+    with pytest.raises(UsageError, match="closed"):
+        await store.delete_owner("alice")
+
+
+@settings(max_examples=15, deadline=None)
+@given(owner=st.text(min_size=1, max_size=12))
+def test_any_owner_to_delete_is_a_value_never_sql(owner: str) -> None:
+    async def body() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            async with opened(Path(tmp)) as store:
+                other = "alice" if owner != "alice" else "bob"
+                mine = Passage(id=f"{owner}:1", owner=owner, text="hello there", at=1.0)
+                theirs = Passage(id=f"{other}:\x00", owner=other, text="hello", at=1.0)
+                await store.insert([mine, theirs])
+                assert await store.delete_owner(owner) == 1
+                assert await store.owners() == [other]
+                assert await store.count([other]) == 1
+
+    anyio.run(body)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     owner=st.text(min_size=1, max_size=12),

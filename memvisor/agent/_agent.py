@@ -1,0 +1,424 @@
+"""The agent actor: the only writer of its log, and the shell around the turn machine.
+
+```
+Deliver(inbound) ─► append it ─► loop: action = next_action(state, turn)
+   Step     ─► processor.ask ─► llm_responded (or error)
+   RunCall  ─► tool_called ─► run the function ─► its effects + tool_returned
+   Recover  ─► run a built-in again, or report a user tool as interrupted
+   Compact  ─► processor.ask (the summary) ─► context_compacted
+   Alert    ─► memory_pressure        Limit ─► step_limited        Fail ─► error
+   Yield    ─► reply TurnReport(the events logged)
+```
+
+Every event is folded into both the state and the turn as soon as it is
+made, so the decisions depend on the log alone; it becomes durable no later
+than the next moment anything outside the agent could act on it. Events wait
+in a small buffer and are appended together (one commit) before the LLM is
+called, before a function that does I/O runs, and before the turn's report is
+sent: a step that calls a pure built-in (``send_message``, a core memory edit)
+costs one commit, not three. A crash loses only what no one has seen, and the
+restarted agent redoes it from the log (an LLM call asked again, a pure
+function run again). A function's effects and its ``tool_returned`` always
+share a commit: a crash leaves all of them or none.
+
+Timers the agent set itself (``set_timer``) are armed on the runtime's clock
+when their ``timer_set`` is logged, and again when the actor starts (they are
+in the folded state), so they survive restarts. A firing arrives through the
+mailbox like any other inbound event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import assert_never
+
+import msgspec
+
+from .._exceptions import ActorError, UsageError
+from ..actors import Actor, ActorRef, Timer
+from ..events import (
+    AgentMessage,
+    AssistantMessage,
+    ErrorEvent,
+    Event,
+    EventLog,
+    ExternalEvent,
+    LLMResponded,
+    StepLimited,
+    TimerCancelled,
+    TimerFired,
+    TimerSet,
+    ToolCall,
+    ToolCalled,
+    ToolReturned,
+    UserMessage,
+)
+from ..llm._functions import CallRejected, FunctionRegistry
+from ..llm._types import LLMRequest
+from ..memory._archival_model import ArchivalStore
+from ..memory._compaction import Evict, compaction_event, evicted_messages
+from ..memory._state import AgentState, fold
+from ._builtins import BUILTIN_FUNCTIONS
+from ._processor import Completed, Failed, LLMCall, LLMOutcome, Overflowed
+from ._summary import fallback_summary, summary_request
+from ._toolkit import ToolContext, ToolResult, stamp
+from ._tools import ToolLimits, run_call, runs_on_loop
+from ._turn import (
+    OVERFLOW,
+    Alert,
+    Compact,
+    Fail,
+    Limit,
+    Recover,
+    RunCall,
+    Step,
+    Turn,
+    TurnConfig,
+    Yield,
+    advance,
+    next_action,
+)
+
+__all__ = ["AgentActor", "AgentConfig", "Deliver", "Inbound", "TurnReport"]
+
+Inbound = UserMessage | ExternalEvent | AgentMessage | TimerFired
+"""What a source delivers. Its ``agent``, ``seq`` and ``at`` are set by the agent."""
+
+
+class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How an agent runs (not part of its log: a restart may change it)."""
+
+    turn: TurnConfig = TurnConfig()
+    tools: ToolLimits = ToolLimits()
+    model: str = ""
+    """The model to ask when the agent's log names none."""
+    llm_timeout: float = 900.0
+    """Seconds an LLM call may take, retries included, before the step fails."""
+
+
+class Deliver(msgspec.Struct, frozen=True, kw_only=True):
+    """An inbound event for the agent (its ``agent``, ``seq`` and ``at`` are ignored)."""
+
+    event: Inbound
+
+
+class TurnReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What handling one delivery logged, in order (the inbound event first, unless
+    an interrupted turn was finished before it)."""
+
+    events: tuple[Event, ...]
+
+    @property
+    def replies(self) -> tuple[str, ...]:
+        """The visible replies (``send_message``), in order."""
+        return tuple(e.text for e in self.events if isinstance(e, AssistantMessage))
+
+
+_REPEATABLE = frozenset(spec.name for spec in BUILTIN_FUNCTIONS)
+
+Observer = Callable[[Event], None]
+"""Called with every event the agent logs, right after it is durable."""
+
+ArchivalOpener = Callable[[], Awaitable[ArchivalStore]]
+
+
+class AgentActor(Actor[Deliver, TurnReport]):
+    """One agent. Spawn it with :func:`spawn_agent` (which also spawns its processor)."""
+
+    def __init__(
+        self,
+        *,
+        log: EventLog,
+        processor: ActorRef[LLMCall, LLMOutcome],
+        functions: FunctionRegistry,
+        archival: ArchivalOpener,
+        config: AgentConfig,
+        observe: Observer | None = None,
+    ) -> None:
+        self._log = log
+        self._processor = processor
+        self._functions = functions
+        self._tools = functions.tool_schemas()
+        self._archival = archival
+        self._config = config
+        self._observe = observe
+        self._state = AgentState()
+        self._turn = Turn()
+        self._timers: dict[str, Timer] = {}
+        self._logged: list[Event] = []
+        self._pending: list[Event] = []
+
+    @property
+    def name(self) -> str:
+        return self.context.name
+
+    async def on_start(self) -> None:
+        events = await self._log.read(self.name)
+        if not events:
+            raise UsageError(f"no agent named {self.name!r}: create it first", actor_id=self.name)
+        for event in events:
+            self._fold(event)
+        for timer in self._state.timers:
+            self._arm(timer)
+
+    async def on_stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    async def receive(self, message: Deliver) -> TurnReport:
+        self._logged = []
+        if not self._turn.idle:
+            await self._run()  # a turn cut short by a crash: finish it first
+        inbound = message.event
+        if isinstance(inbound, TimerFired) and not self._armed(inbound.timer_id):
+            return TurnReport(events=())  # cancelled (or already fired) while queued
+        self._add([self._stamped(inbound)])
+        await self._run()
+        await self._flush()
+        return TurnReport(events=tuple(self._logged))
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            action = next_action(
+                self._state,
+                self._turn,
+                tools=self._tools,
+                config=self._config.turn,
+                model=self._config.model,
+            )
+            match action:
+                case Yield():
+                    await self._flush()
+                    return
+                case Step():
+                    await self._step(action)
+                case RunCall():
+                    await self._call(action.call.id, action.call.name, action.call.arguments)
+                case Recover():
+                    await self._recover(action.called)
+                case Compact():
+                    await self._compact(action.plan)
+                case Alert():
+                    seq, at = self._next()
+                    self._add(
+                        [action.alert.event(agent=self.name, seq=seq, at=at, cause=self._cause)]
+                    )
+                case Limit():
+                    seq, at = self._next()
+                    self._add(
+                        [
+                            StepLimited(
+                                agent=self.name,
+                                seq=seq,
+                                at=at,
+                                cause=self._cause,
+                                steps=action.steps,
+                            )
+                        ]
+                    )
+                case Fail():
+                    await self._error(action.kind, action.message)
+                case _:
+                    assert_never(action)
+
+    async def _step(self, step: Step) -> None:
+        outcome = await self._ask_llm(step.request)
+        if isinstance(outcome, Completed):
+            response = outcome.response
+            seq, at = self._next()
+            responded = LLMResponded(
+                agent=self.name,
+                seq=seq,
+                at=at,
+                cause=self._cause,
+                model=response.model or step.request.model,
+                content=response.content,
+                tool_calls=response.tool_calls,
+                finish_reason=response.finish_reason,
+                usage=response.usage,
+                prompt_hash=step.prompt_hash,
+                latency=outcome.latency,
+            )
+            self._add([responded])
+        elif isinstance(outcome, Overflowed):
+            await self._error(OVERFLOW, outcome.message)
+        else:
+            await self._error("llm_error", outcome.message)
+
+    async def _call(self, call_id: str, name: str, arguments: str) -> None:
+        seq, at = self._next()
+        called = ToolCalled(
+            agent=self.name,
+            seq=seq,
+            at=at,
+            cause=self._turn.response,
+            call_id=call_id,
+            name=name,
+            arguments=arguments,
+        )
+        self._add([called])
+        await self._finish(called)
+
+    async def _recover(self, called: ToolCalled) -> None:
+        # Built-ins log their effects with their result (archival inserts are keyed by
+        # the call), so running one again is safe. A user's tool may have acted on the
+        # world: say so, and do not repeat it.
+        if called.name in _REPEATABLE or called.name not in self._functions:
+            await self._finish(called)
+            return
+        result = ToolResult(
+            status="error",
+            content=f"The call to {called.name} was interrupted (the agent stopped while it"
+            " ran) and was not repeated, since it may have had an effect. Check before"
+            " calling it again.",
+        )
+        await self._record(called, result, heartbeat=True)
+
+    async def _finish(self, called: ToolCalled) -> None:
+        parsed = self._functions.parse(
+            ToolCall(id=called.call_id, name=called.name, arguments=called.arguments)
+        )
+        if isinstance(parsed, CallRejected):
+            await self._record(called, ToolResult(status="error", content=parsed.message), True)
+            return
+        spec = self._functions.lookup(called.name)
+        assert not isinstance(spec, CallRejected)
+        if not runs_on_loop(spec):
+            await self._flush()  # it may act on the world: its call is durable first
+        context = ToolContext(
+            state=self._state, call=called, log=self._log, archival=self._archival
+        )
+        result = await run_call(spec, parsed, context, self._config.tools)
+        await self._record(called, result, heartbeat=parsed.heartbeat)
+
+    async def _record(self, called: ToolCalled, result: ToolResult, heartbeat: bool) -> None:
+        seq, at = self._next()
+        events: list[Event] = []
+        for effect in result.effects:
+            events.append(stamp(effect, seq=seq, at=at, cause=called.seq))
+            seq += 1
+        events.append(
+            ToolReturned(
+                agent=self.name,
+                seq=seq,
+                at=at,
+                cause=called.seq,
+                call_id=called.call_id,
+                name=called.name,
+                status=result.status,
+                content=result.content,
+                heartbeat=heartbeat,
+            )
+        )
+        self._add(events)
+        for event in events:
+            if isinstance(event, TimerSet):
+                self._arm(event)
+            elif isinstance(event, TimerCancelled):
+                self._disarm(event.timer_id)
+
+    async def _compact(self, plan: Evict) -> None:
+        messages = evicted_messages(self._state, plan)
+        request = summary_request(
+            self._state.summary,
+            messages,
+            plan,
+            model=self._state.model or self._config.model,
+        )
+        outcome = await self._ask_llm(request)
+        summary = ""
+        if isinstance(outcome, Completed):
+            summary = (outcome.response.content or "").strip()
+        if not summary:
+            summary = fallback_summary(self._state.summary, messages)
+        seq, at = self._next()
+        event = compaction_event(self._state, plan, summary, seq=seq, at=at, cause=self._cause)
+        self._add([event])
+
+    async def _ask_llm(self, request: LLMRequest) -> LLMOutcome:
+        await self._flush()
+        try:
+            return await self._processor.ask(
+                LLMCall(request=request), timeout=self._config.llm_timeout
+            )
+        except ActorError as exc:
+            return Failed(message=f"the LLM call did not complete: {exc}")
+
+    async def _error(self, kind: str, message: str) -> None:
+        seq, at = self._next()
+        self._add(
+            [
+                ErrorEvent(
+                    agent=self.name, seq=seq, at=at, cause=self._cause, kind=kind, message=message
+                )
+            ]
+        )
+
+    # --- the log -----------------------------------------------------------------------
+
+    @property
+    def _cause(self) -> int | None:
+        return self._turn.cause
+
+    def _next(self) -> tuple[int, float]:
+        return self._state.last_seq + 1, self.context.now()
+
+    def _stamped(self, inbound: Inbound) -> Inbound:
+        seq, at = self._next()
+        return msgspec.structs.replace(inbound, agent=self.name, seq=seq, at=at)
+
+    def _add(self, events: Sequence[Event]) -> None:
+        """Fold ``events`` now; they are logged at the next :meth:`_flush`."""
+        for event in events:
+            self._fold(event)
+        self._pending.extend(events)
+
+    async def _flush(self) -> None:
+        """Append the buffered events in one commit, then tell the observer."""
+        if not self._pending:
+            return
+        events, self._pending = self._pending, []
+        await self._log.append(events)
+        self._logged.extend(events)
+        if self._observe is not None:
+            for event in events:
+                self._observe(event)
+
+    def _fold(self, event: Event) -> None:
+        self._state = fold(self._state, event)
+        self._turn = advance(self._turn, event, self._state)
+        if isinstance(event, TimerFired) and not self._armed(event.timer_id):
+            self._timers.pop(event.timer_id, None)  # a one-off timer is spent
+
+    # --- timers ------------------------------------------------------------------------
+
+    def _armed(self, timer_id: str) -> bool:
+        return any(t.timer_id == timer_id for t in self._state.timers)
+
+    def _arm(self, timer: TimerSet) -> None:
+        self._disarm(timer.timer_id)
+        runtime = self.context.runtime
+        me = runtime.lookup(self.name)
+        fire = Deliver(
+            event=TimerFired(
+                agent=self.name,
+                seq=0,
+                at=0.0,
+                cause=timer.seq,
+                timer_id=timer.timer_id,
+                text=timer.text,
+            )
+        )
+        if timer.every is None:
+            self._timers[timer.timer_id] = runtime.call_at(timer.due, me, fire)
+        else:
+            first = max(0.0, timer.due - self.context.now())
+            self._timers[timer.timer_id] = runtime.call_every(timer.every, me, fire, first=first)
+
+    def _disarm(self, timer_id: str) -> None:
+        timer = self._timers.pop(timer_id, None)
+        if timer is not None:
+            timer.cancel()
