@@ -15,7 +15,7 @@ from ._cli_session import agent_session
 from ._cli_support import Home, user_errors
 from ._exceptions import UsageError
 from .agent import TurnReport, user_tool
-from .events import AssistantMessage, ErrorEvent
+from .events import AssistantMessage, ErrorEvent, Event
 from .llm._functions import FunctionSpec
 
 __all__ = ["load_tools", "send"]
@@ -88,16 +88,18 @@ def send(
     Needs an OpenAI-compatible server: OPENAI_BASE_URL (and OPENAI_API_KEY if it
     asks for one), and a model (--model or MEMVISOR_MODEL).
     """
-    with user_errors():
-        specs = load_tools(tools)
-        report = anyio.run(_send, home, name, message, model, specs, backend="trio")
-    for event in report.events:
+
+    def show(event: Event) -> None:  # each reply as soon as it is logged
         if isinstance(event, AssistantMessage):
             if as_json:
                 reply = _Reply(agent=event.agent, seq=event.seq, at=event.at, text=event.text)
                 click.echo(_json.encode(reply).decode())
             else:
                 click.echo(event.text)
+
+    with user_errors():
+        specs = load_tools(tools)
+        report = anyio.run(_send, home, name, message, model, specs, show, backend="trio")
     failures = [e for e in report.events if isinstance(e, ErrorEvent)]
     if failures and not report.replies:
         click.echo(f"memvisor: error: the turn failed: {failures[-1].message}", err=True)
@@ -105,7 +107,12 @@ def send(
 
 
 async def _send(
-    home: Home, name: str, message: str, model: str | None, tools: list[FunctionSpec]
+    home: Home,
+    name: str,
+    message: str,
+    model: str | None,
+    tools: list[FunctionSpec],
+    show: Callable[[Event], None],
 ) -> TurnReport:
-    async with agent_session(home, name, model=model, tools=tools) as session:
+    async with agent_session(home, name, model=model, tools=tools, observe=show) as session:
         return await session.send(message)

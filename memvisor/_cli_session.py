@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import msgspec
 
@@ -25,8 +25,9 @@ from .actors import ActorRef, open_runtime
 from .agent import AgentConfig, Deliver, TurnReport, lazy_archival, spawn_agent
 from .agent._agent import Observer
 from .events import Event, EventLog, UserMessage, open_sqlite_log
+from .llm import OpenAIClient
 from .llm._functions import FunctionSpec
-from .memory import AgentState, fold_all
+from .memory import AgentState, ArchivalStore, fold_all
 
 __all__ = [
     "NAME_RE",
@@ -138,17 +139,18 @@ async def agent_session(
     async with open_sqlite_log(home.log) as log:
         _, state = await read_agent(log, name)
         settings = llm_settings(model, state.model)
-        from ._cli_memory import embedder_from_spec
-        from .llm import OpenAIClient
-        from .memory import open_archival
 
-        def open_store() -> object:
+        def open_store() -> AbstractAsyncContextManager[ArchivalStore]:
+            # LanceDB (over a second to import) only when a function first needs it.
+            from ._cli_memory import embedder_from_spec
+            from .memory import open_archival
+
             return open_archival(home.archival, embedder=embedder_from_spec(None))
 
         async with (
             OpenAIClient(base_url=settings.base_url, api_key=settings.api_key) as llm,
             open_runtime() as runtime,
-            lazy_archival(open_store) as archival,  # type: ignore[arg-type]
+            lazy_archival(open_store) as archival,
         ):
             ref = spawn_agent(
                 runtime,

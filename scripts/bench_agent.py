@@ -70,6 +70,7 @@ from memvisor.events import (
     AgentCreated,
     AssistantMessage,
     BlockSpec,
+    ContextCompacted,
     Durability,
     Event,
     EventLog,
@@ -110,6 +111,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     """Each run is this many batches, each from the history on a fresh agent."""
     turns_per_batch: int
     """Turns measured per batch (two steps each)."""
+    recall_history: int
+    """Messages of history, compacted to about 20 in context: cost against recall size."""
     agents: int
     messages_per_agent: int
     cli_runs: int
@@ -262,8 +265,14 @@ def sentence(rng: random.Random, chars: int) -> str:
     return " ".join(words).capitalize() + "."
 
 
-def history(name: str, messages: int, rng: random.Random) -> list[Event]:
-    """``agent_created`` and ``messages // 2`` exchanges, each a user message and a reply."""
+def history(
+    name: str, messages: int, rng: random.Random, *, in_context: int | None = None
+) -> list[Event]:
+    """``agent_created`` and ``messages // 2`` exchanges, each a user message and a reply.
+
+    With ``in_context``, a ``context_compacted`` at the end leaves only about that
+    many messages in the context window: the rest is in recall alone.
+    """
     events: list[Event] = [created(name)]
     seq = 2
     for i in range(messages // 2):
@@ -306,6 +315,19 @@ def history(name: str, messages: int, rng: random.Random) -> list[Event]:
             ),
         ]
         seq += 5
+    if in_context is not None:
+        kept = -(-in_context // 3)  # exchanges; each leaves 3 messages in the queue
+        through = events[-5 * kept - 1].seq
+        events.append(
+            ContextCompacted(
+                agent=name,
+                seq=seq,
+                at=EPOCH + 60.0 * messages,
+                through_seq=through,
+                evicted=3 * (messages // 2 - kept),
+                summary=sentence(rng, 400),
+            )
+        )
     return events
 
 
@@ -337,10 +359,12 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     steps: int
 
 
-async def build_history(path: Path, names: Sequence[str], messages: int) -> None:
+async def build_history(
+    path: Path, names: Sequence[str], messages: int, *, in_context: int | None = None
+) -> None:
     async with open_sqlite_log(path, durability=DURABILITY) as log:
         for i, name in enumerate(names):
-            await log.append(history(name, messages, random.Random(i)))
+            await log.append(history(name, messages, random.Random(i), in_context=in_context))
 
 
 def copy_log(source: Path, target: Path) -> None:
@@ -356,23 +380,27 @@ async def measure(
     inner: LLMClient,
     *,
     profile: cProfile.Profile | None = None,
+    in_context: int | None = None,
 ) -> RunResult:
     """Steps of one agent with ``messages`` of history; the agent's cost per step.
+
+    ``in_context``: the history was compacted to about that many messages (see
+    :func:`history`), the rest lives in recall only.
 
     The turns run in batches, each on a fresh copy of the log with that history
     (and a fresh agent, after one unmeasured turn), so the history measured is
     the one named, give or take a batch's turns.
     """
     llm = TimedLLM(inner)
-    pristine = directory / f"history-{messages}.sqlite3"
+    pristine = directory / f"history-{messages}-{in_context}.sqlite3"
     if not pristine.exists():
-        await build_history(pristine, [NAME], messages)
+        await build_history(pristine, [NAME], messages, in_context=in_context)
     rng = random.Random(1)
     overheads, llm_times = [], []
     steps = 0
     wall = 0.0
     for batch in range(cfg.batches):
-        path = directory / f"run-{messages}-{batch}.sqlite3"
+        path = directory / f"run-{messages}-{in_context}-{batch}.sqlite3"
         copy_log(pristine, path)
         async with (
             open_sqlite_log(path, durability=DURABILITY) as log,
@@ -485,6 +513,11 @@ async def run(cfg: Config, directory: Path, *, profile: bool) -> dict[str, objec
             ScriptedLLM(scripted_answer),
             profile=profiler if messages == max(cfg.histories) else None,
         )
+    recall = cfg.recall_history
+    progress(f"in-process, {recall} messages of history, about 20 of them in context ...")
+    results["inprocess"][f"recall_{recall}"] = await measure(
+        cfg, directory, recall, ScriptedLLM(scripted_answer), in_context=20
+    )
     with instant_server() as base_url:
         for messages in cfg.histories:
             progress(f"http, {messages} messages of history ...")
@@ -546,6 +579,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, bool, Path | None]:
         histories=(20, 600),
         batches=args.batches or (2 if quick else 10),
         turns_per_batch=5 if quick else 10,
+        recall_history=2_000 if quick else 10_000,
         agents=100,
         messages_per_agent=2 if quick else 10,
         cli_runs=1 if quick else 3,

@@ -105,11 +105,13 @@ def test_bench_agent_prints_overheads_throughputs_and_the_cli_time(tmp_path: Pat
     }
     for table in ("overhead_ms", "llm_ms"):
         assert set(figures[table]) == {"inprocess", "http"}
+        assert set(figures[table]["inprocess"]) == {"20", "600", "recall_2000"}
+        assert set(figures[table]["http"]) == {"20", "600"}
         for by_history in figures[table].values():
-            assert set(by_history) == {"20", "600"}
             assert all(set(p) == {"p50", "p95"} for p in by_history.values())
+    assert set(figures["steps_per_s"]["inprocess"]) == {"20", "600", "recall_2000"}
+    assert set(figures["steps_per_s"]["http"]) == {"20", "600"}
     for by_history in figures["steps_per_s"].values():
-        assert set(by_history) == {"20", "600"}
         assert all(rate > 0 for rate in by_history.values())
     assert figures["steps_per_s_100_agents"] > 0
     assert figures["cli_send_seconds"] > 0

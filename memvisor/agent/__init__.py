@@ -42,6 +42,7 @@ from ._toolkit import ToolResult as ToolResult
 from ._tools import ToolLimits as ToolLimits
 from ._tools import run_call as run_call
 from ._turn import OVERFLOW as OVERFLOW
+from ._turn import TOOL_OVERHEAD as TOOL_OVERHEAD
 from ._turn import Action as Action
 from ._turn import Alert as Alert
 from ._turn import Compact as Compact
@@ -56,10 +57,12 @@ from ._turn import Yield as Yield
 from ._turn import advance as advance
 from ._turn import calls_of as calls_of
 from ._turn import next_action as next_action
+from ._turn import tools_tokens as tools_tokens
 
 __all__ = [
     "BUILTIN_FUNCTIONS",
     "OVERFLOW",
+    "TOOL_OVERHEAD",
     "Action",
     "AgentActor",
     "AgentConfig",
@@ -100,6 +103,7 @@ __all__ = [
     "run_call",
     "spawn_agent",
     "summary_request",
+    "tools_tokens",
     "user_tool",
 ]
 

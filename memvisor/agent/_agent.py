@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import assert_never
 
+import anyio
 import msgspec
 
 from .._exceptions import ActorError, UsageError
@@ -77,6 +78,7 @@ from ._turn import (
     Yield,
     advance,
     next_action,
+    tools_tokens,
 )
 
 __all__ = ["AgentActor", "AgentConfig", "Deliver", "Inbound", "TurnReport"]
@@ -139,6 +141,7 @@ class AgentActor(Actor[Deliver, TurnReport]):
         self._processor = processor
         self._functions = functions
         self._tools = functions.tool_schemas()
+        self._tool_tokens = tools_tokens(self._tools)
         self._archival = archival
         self._config = config
         self._observe = observe
@@ -188,6 +191,7 @@ class AgentActor(Actor[Deliver, TurnReport]):
                 tools=self._tools,
                 config=self._config.turn,
                 model=self._config.model,
+                tool_tokens=self._tool_tokens,
             )
             match action:
                 case Yield():
@@ -340,10 +344,12 @@ class AgentActor(Actor[Deliver, TurnReport]):
 
     async def _ask_llm(self, request: LLMRequest) -> LLMOutcome:
         await self._flush()
+        timeout = self._config.llm_timeout
+        call = LLMCall(request=request, deadline=anyio.current_time() + timeout)
         try:
-            return await self._processor.ask(
-                LLMCall(request=request), timeout=self._config.llm_timeout
-            )
+            # The processor gives up at the deadline itself; the margin only covers
+            # a processor that cannot answer at all.
+            return await self._processor.ask(call, timeout=timeout + 5.0)
         except ActorError as exc:
             return Failed(message=f"the LLM call did not complete: {exc}")
 

@@ -13,6 +13,8 @@ exceptions: the agent logs them and stays alive.
 
 from __future__ import annotations
 
+import math
+
 import anyio
 import msgspec
 
@@ -27,6 +29,10 @@ class LLMCall(msgspec.Struct, frozen=True, kw_only=True):
     """Ask the model once."""
 
     request: LLMRequest
+    deadline: float = math.inf
+    """Event-loop time (``anyio.current_time()``) by which the answer is due: the
+    call is cancelled then, and not even started if it is already past (its asker
+    gave up)."""
 
 
 class Completed(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,8 +66,14 @@ class Processor(Actor[LLMCall, LLMOutcome]):
 
     async def receive(self, message: LLMCall) -> LLMOutcome:
         started = anyio.current_time()
+        if started >= message.deadline:
+            return Failed(message="the LLM call was not made: its deadline passed while it waited")
         try:
-            response = await self._llm.complete(message.request)
+            with anyio.fail_at(message.deadline):
+                response = await self._llm.complete(message.request)
+        except TimeoutError:
+            waited = anyio.current_time() - started
+            return Failed(message=f"the LLM did not answer within {waited:.0f} s")
         except ContextOverflowError as exc:
             return Overflowed(message=str(exc))
         except LLMAPIError as exc:

@@ -55,8 +55,12 @@ from ..memory._compaction import (
     PressureAlert,
     plan_compaction,
 )
-from ..memory._context import compile_context
+from ..memory._context import compile_prompt
 from ..memory._state import AgentState
+from ..memory._tokens import estimate_text
+
+TOOL_OVERHEAD = 8
+"""Tokens a function definition costs besides its text (its wrapping, as servers count)."""
 
 __all__ = [
     "OVERFLOW",
@@ -74,6 +78,7 @@ __all__ = [
     "advance",
     "calls_of",
     "next_action",
+    "tools_tokens",
 ]
 
 OVERFLOW = "context_overflow"
@@ -122,7 +127,6 @@ class Step(msgspec.Struct, frozen=True, kw_only=True):
 
     request: LLMRequest
     prompt_hash: str
-    estimated_tokens: int
 
 
 class RunCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -251,6 +255,7 @@ def next_action(
     tools: tuple[ToolSchema, ...],
     config: TurnConfig,
     model: str,
+    tool_tokens: int | None = None,
 ) -> Action:
     """What the agent does next (see the module's diagram).
 
@@ -260,19 +265,22 @@ def next_action(
         tools: The functions the model may call.
         config: Limits and thresholds.
         model: The model to ask when the agent's log names none.
+        tool_tokens: :func:`tools_tokens` of ``tools``, if already known (it is not
+            cheap: a caller stepping often computes it once).
     """
     if turn.running is not None:
         return Recover(called=turn.running)
     if turn.calls:
         return RunCall(call=turn.calls[0])
-    upkeep = _memory_upkeep(state, turn, config.compaction)
+    fixed = tools_tokens(tools) if tool_tokens is None else tool_tokens
+    upkeep = _memory_upkeep(state, turn, config.compaction, fixed)
     if upkeep is not None:
         return upkeep
     if not turn.again:
         return Yield()
     if turn.steps >= config.max_steps:
         return Limit(steps=turn.steps)
-    context = compile_context(state, archival_count=state.archival_count)
+    context = compile_prompt(state, archival_count=state.archival_count)
     request = LLMRequest(
         model=state.model or model,
         messages=context.messages,
@@ -282,16 +290,30 @@ def next_action(
     return Step(
         request=request,
         prompt_hash=context.prompt_hash,
-        estimated_tokens=context.estimated_tokens,
+    )
+
+
+def tools_tokens(tools: tuple[ToolSchema, ...]) -> int:
+    """Estimated tokens the function schemas add to every request."""
+    return sum(
+        TOOL_OVERHEAD
+        + estimate_text(t.name)
+        + estimate_text(t.description)
+        + len(t.parameters) // 4
+        for t in tools
     )
 
 
 def _memory_upkeep(
-    state: AgentState, turn: Turn, config: CompactionConfig
+    state: AgentState, turn: Turn, config: CompactionConfig, fixed_tokens: int
 ) -> Compact | Alert | Fail | None:
     """Compaction's decision between steps: evict, alert, give up, or nothing."""
     plan = plan_compaction(
-        state, config, overflow=turn.overflow, archival_count=state.archival_count
+        state,
+        config,
+        overflow=turn.overflow,
+        archival_count=state.archival_count,
+        fixed_tokens=fixed_tokens,
     )
     match plan:
         case Evict():

@@ -42,7 +42,9 @@ from ._compaction import compaction_event as compaction_event
 from ._compaction import evicted_messages as evicted_messages
 from ._compaction import plan_compaction as plan_compaction
 from ._context import CompiledContext as CompiledContext
+from ._context import CompiledPrompt as CompiledPrompt
 from ._context import compile_context as compile_context
+from ._context import compile_prompt as compile_prompt
 from ._context import prompt_hash as prompt_hash
 from ._core import DEFAULT_BLOCK_LIMIT as DEFAULT_BLOCK_LIMIT
 from ._core import Block as Block
@@ -113,6 +115,7 @@ __all__ = [
     "CompactionConfig",
     "CompactionPlan",
     "CompiledContext",
+    "CompiledPrompt",
     "ContextUsage",
     "CoreMemory",
     "EditOp",
@@ -142,6 +145,7 @@ __all__ = [
     "compact",
     "compaction_event",
     "compile_context",
+    "compile_prompt",
     "context_usage",
     "core_append",
     "core_create",

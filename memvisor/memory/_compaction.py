@@ -156,6 +156,7 @@ def plan_compaction(
     *,
     overflow: bool = False,
     archival_count: int,
+    fixed_tokens: int = 0,
 ) -> CompactionPlan:
     """Decide whether to alert, evict or do nothing.
 
@@ -165,18 +166,27 @@ def plan_compaction(
         overflow: The server refused the last prompt as too long: evict now,
             whatever the counts say.
         archival_count: Passages in archival memory (they are shown in the prompt).
+        fixed_tokens: Estimated tokens every request carries besides its messages
+            (the function schemas), so the estimate compares with what servers report.
     """
     window = state.context_window
+    reported = state.last_prompt_tokens
+    if not overflow and reported is not None and reported <= config.flush_fraction * window:
+        # The server's count is the truth, and no eviction is due: the estimate
+        # (the costly part) is only needed before the first report, or to evict.
+        return _below_flush(state, config, reported)
     costs = queue_costs(state)
     system = system_text(state, archival_count=archival_count, summary=state.summary)
-    estimate = REPLY_PRIMING + _system_tokens(system) + sum(costs)
-    measured = estimate if state.last_prompt_tokens is None else state.last_prompt_tokens
+    estimate = REPLY_PRIMING + fixed_tokens + _system_tokens(system) + sum(costs)
+    measured = estimate if reported is None else reported
     if overflow or measured > config.flush_fraction * window:
         scale = max(1.0, measured / estimate)
         if overflow:
             scale = max(scale, window / estimate)
-        base = REPLY_PRIMING + _system_tokens(
-            system_text(state, archival_count=archival_count, summary="")
+        base = (
+            REPLY_PRIMING
+            + fixed_tokens
+            + _system_tokens(system_text(state, archival_count=archival_count, summary=""))
         )
         return _plan_eviction(
             state,
@@ -187,6 +197,13 @@ def plan_compaction(
             base=base,
             costs=costs,
         )
+    return _below_flush(state, config, measured)
+
+
+def _below_flush(
+    state: AgentState, config: CompactionConfig, measured: int
+) -> PressureAlert | NoCompaction:
+    window = state.context_window
     if measured > config.warning_fraction * window and not state.pressure_alerted:
         return PressureAlert(prompt_tokens=measured, context_window=window)
     return NoCompaction(prompt_tokens=measured, context_window=window)

@@ -38,7 +38,9 @@ from ._tokens import REPLY_PRIMING, message_tokens
 
 __all__ = [
     "CompiledContext",
+    "CompiledPrompt",
     "compile_context",
+    "compile_prompt",
     "prompt_hash",
     "queue_costs",
     "queue_messages",
@@ -54,31 +56,59 @@ _SUMMARY_HEADER = (
 _encoder = msgspec.json.Encoder()
 
 
-class CompiledContext(msgspec.Struct, frozen=True, kw_only=True):
-    """The messages of one LLM request, their estimated size and their hash."""
+class CompiledPrompt(msgspec.Struct, frozen=True, kw_only=True):
+    """The messages of one LLM request and their hash."""
 
     messages: tuple[ChatMessage, ...]
-    estimated_tokens: int
     prompt_hash: str
     """``"sha256:"`` and the hex digest of the messages' canonical JSON."""
 
 
-def compile_context(state: AgentState, *, archival_count: int) -> CompiledContext:
-    """The context window for the next LLM call.
+class CompiledContext(CompiledPrompt, frozen=True, kw_only=True):
+    """A :class:`CompiledPrompt` with its estimated size."""
+
+    estimated_tokens: int
+
+
+def compile_prompt(state: AgentState, *, archival_count: int) -> CompiledPrompt:
+    """The context window for the next LLM call, without the token estimate (what an
+    agent needs at each step; the estimate costs as much again).
 
     Args:
         state: The agent's folded state.
         archival_count: Passages in the agent's archival memory (shown to the model).
     """
-    system = ChatMessage(
+    system = _system_message(state, archival_count)
+    ordered = _ordered_queue(state)
+    # The same as prompt_hash(messages), from the JSON the fold cached.
+    parts = [_encoder.encode(system)]
+    parts += (encoded or _encoder.encode(message) for message, encoded in ordered)
+    digest = hashlib.sha256(b"[" + b",".join(parts) + b"]").hexdigest()
+    return CompiledPrompt(
+        messages=(system, *(message for message, _ in ordered)),
+        prompt_hash="sha256:" + digest,
+    )
+
+
+def compile_context(state: AgentState, *, archival_count: int) -> CompiledContext:
+    """:func:`compile_prompt` and the prompt's estimated tokens.
+
+    Args:
+        state: The agent's folded state.
+        archival_count: Passages in the agent's archival memory (shown to the model).
+    """
+    prompt = compile_prompt(state, archival_count=archival_count)
+    # The same as estimate_messages(messages), from the tokens the fold cached.
+    estimated = REPLY_PRIMING + message_tokens(prompt.messages[0]) + sum(queue_costs(state))
+    return CompiledContext(
+        messages=prompt.messages, prompt_hash=prompt.prompt_hash, estimated_tokens=estimated
+    )
+
+
+def _system_message(state: AgentState, archival_count: int) -> ChatMessage:
+    return ChatMessage(
         role="system",
         content=system_text(state, archival_count=archival_count, summary=state.summary),
-    )
-    messages = (system, *queue_messages(state))
-    # The same as estimate_messages(messages), from the tokens the fold cached.
-    estimated = REPLY_PRIMING + message_tokens(system) + sum(queue_costs(state))
-    return CompiledContext(
-        messages=messages, estimated_tokens=estimated, prompt_hash=prompt_hash(messages)
     )
 
 
@@ -143,19 +173,25 @@ def _count(n: int, noun: str) -> str:
 
 def queue_messages(state: AgentState) -> tuple[ChatMessage, ...]:
     """The FIFO queue as chat messages, each call followed at once by its results."""
+    return tuple(message for message, _ in _ordered_queue(state))
+
+
+def _ordered_queue(state: AgentState) -> list[tuple[ChatMessage, bytes]]:
+    """:func:`queue_messages`, each with its cached JSON (``b""`` for a placeholder)."""
     queue = state.queue
     groups = pair_results(queue)
     moved = {j for results in groups.values() for j in results}
-    messages: list[ChatMessage] = []
+    ordered: list[tuple[ChatMessage, bytes]] = []
     for i, entry in enumerate(queue):
         if i in moved:
             continue
-        messages.append(entry.message)
+        ordered.append((entry.message, entry.encoded))
         if i in groups:
-            results = [queue[j].message for j in groups[i]]
-            messages += results
-            messages += _placeholders(entry.message, results)
-    return tuple(messages)
+            results = [queue[j] for j in groups[i]]
+            ordered += ((r.message, r.encoded) for r in results)
+            placeholders = _placeholders(entry.message, [r.message for r in results])
+            ordered += ((p, b"") for p in placeholders)
+    return ordered
 
 
 def queue_costs(state: AgentState) -> tuple[int, ...]:
@@ -178,6 +214,8 @@ def queue_costs(state: AgentState) -> tuple[int, ...]:
 
 
 def _placeholders(call_message: ChatMessage, results: list[ChatMessage]) -> list[ChatMessage]:
+    if len(results) >= len(call_message.tool_calls):
+        return []  # results are paired by call id, at most one each: all answered
     answered = {result.tool_call_id for result in results}
     return [
         placeholder_result(call) for call in call_message.tool_calls if call.id not in answered

@@ -42,7 +42,7 @@ Invariants:
 """
 
 from collections.abc import Iterable
-from typing import assert_never
+from typing import Self, assert_never
 
 import msgspec
 
@@ -82,6 +82,8 @@ from ._tokens import message_tokens
 
 __all__ = ["ARCHIVAL_INSERT", "AgentState", "QueuedMessage", "fold", "fold_all", "pair_results"]
 
+_json = msgspec.json.Encoder()
+
 ARCHIVAL_INSERT = "archival_memory_insert"
 """The function whose successful results each add one passage to archival memory."""
 
@@ -94,6 +96,18 @@ class QueuedMessage(msgspec.Struct, frozen=True, kw_only=True):
     message: ChatMessage
     tokens: int
     """Its estimated tokens (see ``_tokens.message_tokens``)."""
+    encoded: bytes = b""
+    """Its canonical JSON, made once when it is queued (the prompt hash reuses it)."""
+
+    @classmethod
+    def of(cls, seq: int, message: ChatMessage) -> Self:
+        """The entry for ``message``, its token estimate and JSON computed once."""
+        return cls(
+            seq=seq,
+            message=message,
+            tokens=message_tokens(message),
+            encoded=_json.encode(message),
+        )
 
 
 class AgentState(msgspec.Struct, frozen=True, kw_only=True):
@@ -222,7 +236,7 @@ def _check_order(state: AgentState, event: Event) -> None:
 
 
 def _enqueue(state: AgentState, seq: int, message: ChatMessage) -> AgentState:
-    entry = QueuedMessage(seq=seq, message=message, tokens=message_tokens(message))
+    entry = QueuedMessage.of(seq, message)
     return msgspec.structs.replace(state, queue=(*state.queue, entry))
 
 
@@ -316,9 +330,7 @@ def _repair_orphans(queue: tuple[QueuedMessage, ...]) -> tuple[QueuedMessage, ..
     for j, entry in enumerate(queue):
         if entry.message.role == "tool" and j not in paired:
             message = orphan_result(entry.message)
-            repaired.append(
-                QueuedMessage(seq=entry.seq, message=message, tokens=message_tokens(message))
-            )
+            repaired.append(QueuedMessage.of(entry.seq, message))
         else:
             repaired.append(entry)
     return tuple(repaired)

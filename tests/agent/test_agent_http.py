@@ -288,15 +288,9 @@ async def test_a_context_length_error_compacts_with_a_summary_and_steps_again(
     await check_log(log)
 
 
-# --- known bugs ---------------------------------------------------------------------------
+# --- the LLM timeout -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a step abandoned at AgentConfig.llm_timeout keeps the processor busy (its"
-    " HTTP call is not cancelled), so the next message's step queues behind it and times out"
-    " too, and that abandoned request is still sent to the server later",
-)
 async def test_a_step_abandoned_at_the_llm_timeout_does_not_fail_the_next_message(
     server: FakeOpenAI,
 ) -> None:
