@@ -7,7 +7,7 @@
             spinner until the TurnReport is back ◄── the turn; observe(event) prints each
                                                      function call, error and reply as logged
          ─► /memory /context /search /dump ─► read the log, print (no turn is running)
-         ─► /pop /retry /attach ─► leave the session, append the event, open it again
+         ─► /pop /retry /attach ─► session.amend(event): the agent logs it, no turn
 ```
 
 Reading lines is plain blocking ``input()`` on the main thread, and the agent runs
@@ -17,19 +17,15 @@ in the REPL. At the prompt it ends the chat; during a turn it stops the turn
 instead of letting it finish) and the REPL carries on with a new session. The
 agent completes a turn cut short before it takes the next message.
 
-Why ``/pop``, ``/retry`` and ``/attach`` reopen the session: only the agent's
-actor writes its log, and it keeps its state folded from what it wrote. An event
-appended by anyone else would leave that state stale (its next ``seq`` would
-collide). The REPL runs one thing at a time, so when a command runs no turn does:
-the session closes with nothing to drain, the event is appended, and the new
-session's actor folds the log again, event included.
+``/pop``, ``/retry`` and ``/attach`` go through the agent's actor
+(:class:`~memvisor.agent.Amend`): it is its log's only writer, and it folds
+what it logs, so its state never goes stale.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -50,11 +46,11 @@ from .events import (
     Event,
     MemoryPressure,
     RecallQuery,
+    SourceAttached,
     StepLimited,
     ToolCalled,
     ToolReturned,
     UserMessage,
-    open_sqlite_log,
 )
 from .llm._functions import FunctionSpec
 from .memory import AgentState, ChatMessage, compile_context, format_recall_page
@@ -78,25 +74,11 @@ class _Leave(msgspec.Struct, frozen=True):
     """End the chat."""
 
 
-class _Rewind(msgspec.Struct, frozen=True, kw_only=True):
-    """Append ``context_rewound(from_seq)``, reopen, then send ``resend`` if any."""
-
-    from_seq: int
-    note: str
-    resend: str | None = None
-
-
-class _Attach(msgspec.Struct, frozen=True):
-    """Attach data source ``source``, then reopen."""
-
-    source: str
-
-
 class _Reopen(msgspec.Struct, frozen=True):
     """Open a new session (the last one was cut short or broke)."""
 
 
-_Outcome = _Leave | _Rewind | _Attach | _Reopen
+_Outcome = _Leave | _Reopen
 
 
 class _TurnCut(Exception):
@@ -177,8 +159,9 @@ def _first_line(text: str) -> str:
 class _Repl:
     """Reads lines and runs turns and slash commands until one needs a new session."""
 
-    def __init__(self, portal: BlockingPortal, session: Session, view: _View) -> None:
+    def __init__(self, portal: BlockingPortal, session: Session, view: _View, home: Home) -> None:
         self.portal = portal
+        self.home = home
         self.session = session
         self.view = view
         self.name = session.name
@@ -284,22 +267,23 @@ class _Repl:
             for call in message.tool_calls:
                 self.view.say(f"  → {call.name}({call.arguments})  [{call.id}]")
 
-    def pop(self, arg: str) -> _Outcome | None:
+    def pop(self, arg: str) -> None:
         count = _count(arg, default=1)
         if count is None:
             self.view.say("usage: /pop [N] (a positive number of messages)")
-            return None
+            return
         _, state = self.state()
         if not state.queue:
             self.view.say("the context window holds no messages")
-            return None
+            return
         count = min(count, len(state.queue))
-        note = (
+        self.rewind(state.queue[-count].seq)
+        self.view.say(
             "removed 1 message from the context window (it stays in recall)"
             if count == 1
-            else f"removed {count} messages from the context window (they stay in recall)"
+            else f"removed {count} messages from the context window (they stay in recall)",
+            "dim",
         )
-        return _Rewind(from_seq=state.queue[-count].seq, note=note)
 
     def retry(self, arg: str) -> _Outcome | None:
         events, _ = self.state()
@@ -307,13 +291,34 @@ class _Repl:
         if last is None:
             self.view.say("no message to retry")
             return None
-        return _Rewind(from_seq=last.seq, note=f"retrying: {last.text}", resend=last.text)
+        self.rewind(last.seq)
+        self.view.say(f"retrying: {last.text}", "dim")
+        return self.turn(last.text)
 
-    def attach(self, arg: str) -> _Outcome | None:
+    def attach(self, arg: str) -> None:
         if not arg:
             self.view.say("usage: /attach SOURCE (see `memvisor sources`)")
-            return None
-        return _Attach(arg)
+            return
+        _, state = self.state()
+        if arg in state.sources:
+            self.view.say(f"{arg!r} was already attached to {self.name!r}")
+            return
+        from ._cli_memory import source_passages
+
+        passages = None
+        try:
+            passages = self.portal.call(source_passages, self.home, arg)
+        except* (click.ClickException, MemvisorError) as group:
+            self.view.say(f"cannot attach: {_first(group)}")
+        if passages is None:
+            return
+        source = SourceAttached(agent=self.name, seq=0, at=0.0, source=arg, passages=passages)
+        self.portal.call(self.session.amend, source)
+        self.view.say(f"attached {arg!r} ({passages} passages) to {self.name!r}")
+
+    def rewind(self, from_seq: int) -> None:
+        rewound = ContextRewound(agent=self.name, seq=0, at=0.0, from_seq=from_seq)
+        self.portal.call(self.session.amend, rewound)
 
 
 _Handler = Callable[[_Repl, str], "_Outcome | None"]
@@ -360,32 +365,17 @@ class _Chat(msgspec.Struct, frozen=True, kw_only=True):
 
 def _converse(portal: BlockingPortal, chat: _Chat, view: _View) -> None:
     greet = True
-    resend: str | None = None
-    while True:
-        outcome = _session(portal, chat, view, greet=greet, resend=resend)
-        greet, resend = False, None
-        match outcome:
-            case _Leave():
-                return
-            case _Rewind():
-                portal.call(_rewind, chat.home, chat.name, outcome.from_seq)
-                view.say(outcome.note, "dim")
-                resend = outcome.resend
-            case _Attach():
-                view.say(_attach_source(portal, chat, outcome.source))
-            case _Reopen():
-                pass
+    while not isinstance(_session(portal, chat, view, greet=greet), _Leave):
+        greet = False  # a turn was cut short or broke: a new session, no greeting
 
 
-def _session(
-    portal: BlockingPortal, chat: _Chat, view: _View, *, greet: bool, resend: str | None
-) -> _Outcome:
+def _session(portal: BlockingPortal, chat: _Chat, view: _View, *, greet: bool) -> _Outcome:
     session_cm = agent_session(
         chat.home, chat.name, model=chat.model, observe=view.observe, tools=chat.tools
     )
     try:
         with portal.wrap_async_context_manager(session_cm) as session:
-            repl = _Repl(portal, session, view)
+            repl = _Repl(portal, session, view, chat.home)
             if greet:
                 _, state = repl.state()
                 model = llm_settings(chat.model, state.model).model
@@ -394,30 +384,10 @@ def _session(
                     " /exit or Ctrl-D leaves",
                     "dim",
                 )
-            if resend is not None:
-                outcome = repl.turn(resend)
-                if outcome is not None:
-                    return outcome
             return repl.run()
     except* _TurnCut:
         pass  # the session was left at once; the turn is finished in the next one
     return _Reopen()
-
-
-async def _rewind(home: Home, name: str, from_seq: int) -> None:
-    async with open_sqlite_log(home.log) as log:
-        seq = await log.last_seq(name) + 1
-        await log.append([ContextRewound(agent=name, seq=seq, at=time.time(), from_seq=from_seq)])
-
-
-def _attach_source(portal: BlockingPortal, chat: _Chat, source: str) -> str:
-    from ._cli_memory import _attach
-
-    try:
-        message = portal.call(_attach, chat.home, chat.name, source)
-    except* (click.ClickException, MemvisorError) as group:
-        message = f"cannot attach: {_first(group)}"
-    return message
 
 
 def _first(error: BaseException) -> BaseException:

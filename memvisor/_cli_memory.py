@@ -21,7 +21,7 @@ from .memory._sources import DEFAULT_EXTENSIONS
 if TYPE_CHECKING:
     from .memory import Embedder
 
-__all__ = ["attach", "embedder_from_spec", "load", "sources"]
+__all__ = ["attach", "embedder_from_spec", "load", "source_passages", "sources"]
 
 _EMBEDDER_HELP = (
     "Embedding model: 'openai[:MODEL]' (the OpenAI-compatible server of OPENAI_BASE_URL),"
@@ -153,18 +153,27 @@ def attach(home: Home, agent: str, source: str) -> None:
     click.echo(message)
 
 
-async def _attach(home: Home, agent: str, source: str) -> str:
+async def source_passages(home: Home, source: str) -> int:
+    """How many passages data source ``source`` holds.
+
+    Raises:
+        click.ClickException: there is no such source.
+    """
     from .memory import open_archival
 
-    if not home.log.exists():
-        raise click.ClickException(f"no event log at {home.log}: create the agent first")
     async with open_archival(home.archival, embedder=None) as store:
         owner = source_owner(source)
         if owner not in await store.owners():
             raise click.ClickException(
                 f"no data source named {source!r} (load one with `memvisor load {source} PATH`)"
             )
-        passages = await store.count([owner])
+        return await store.count([owner])
+
+
+async def _attach(home: Home, agent: str, source: str) -> str:
+    if not home.log.exists():
+        raise click.ClickException(f"no event log at {home.log}: create the agent first")
+    passages = await source_passages(home, source)
     async with open_sqlite_log(home.log) as log:
         events = await log.read(agent)
         if not events:

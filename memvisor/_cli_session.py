@@ -22,7 +22,16 @@ import msgspec
 from ._cli_support import Home
 from ._exceptions import ConfigError, UsageError
 from .actors import ActorRef, open_runtime
-from .agent import AgentConfig, Deliver, TurnReport, lazy_archival, spawn_agent
+from .agent import (
+    AgentConfig,
+    AgentRequest,
+    Amend,
+    Amendment,
+    Deliver,
+    TurnReport,
+    lazy_archival,
+    spawn_agent,
+)
 from .agent._agent import Observer
 from .events import Event, EventLog, UserMessage, open_sqlite_log
 from .llm import OpenAIClient
@@ -108,13 +117,17 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     """A running agent in this process."""
 
     name: str
-    agent: ActorRef[Deliver, TurnReport]
+    agent: ActorRef[AgentRequest, TurnReport]
     log: EventLog
 
     async def send(self, text: str) -> TurnReport:
         """Deliver a user message and wait for the turn to end."""
         message = UserMessage(agent=self.name, seq=0, at=0.0, text=text)
         return await self.agent.ask(Deliver(event=message), timeout=None)
+
+    async def amend(self, event: Amendment) -> TurnReport:
+        """Have the agent log ``event`` (see :class:`~memvisor.agent.Amend`)."""
+        return await self.agent.ask(Amend(event=event), timeout=None)
 
 
 @asynccontextmanager

@@ -15,6 +15,9 @@ The decisions live in a pure state machine (:func:`next_action` over the folded
 from .._util import fixup_module_metadata as _fixup
 from ._agent import AgentActor as AgentActor
 from ._agent import AgentConfig as AgentConfig
+from ._agent import AgentRequest as AgentRequest
+from ._agent import Amend as Amend
+from ._agent import Amendment as Amendment
 from ._agent import Deliver as Deliver
 from ._agent import Inbound as Inbound
 from ._agent import TurnReport as TurnReport
@@ -66,7 +69,10 @@ __all__ = [
     "Action",
     "AgentActor",
     "AgentConfig",
+    "AgentRequest",
     "Alert",
+    "Amend",
+    "Amendment",
     "Compact",
     "Completed",
     "Deliver",

@@ -40,11 +40,13 @@ from ..actors import Actor, ActorRef, Timer
 from ..events import (
     AgentMessage,
     AssistantMessage,
+    ContextRewound,
     ErrorEvent,
     Event,
     EventLog,
     ExternalEvent,
     LLMResponded,
+    SourceAttached,
     StepLimited,
     TimerCancelled,
     TimerFired,
@@ -81,7 +83,16 @@ from ._turn import (
     tools_tokens,
 )
 
-__all__ = ["AgentActor", "AgentConfig", "Deliver", "Inbound", "TurnReport"]
+__all__ = [
+    "AgentActor",
+    "AgentConfig",
+    "AgentRequest",
+    "Amend",
+    "Amendment",
+    "Deliver",
+    "Inbound",
+    "TurnReport",
+]
 
 Inbound = UserMessage | ExternalEvent | AgentMessage | TimerFired
 """What a source delivers. Its ``agent``, ``seq`` and ``at`` are set by the agent."""
@@ -104,6 +115,22 @@ class Deliver(msgspec.Struct, frozen=True, kw_only=True):
     event: Inbound
 
 
+Amendment = ContextRewound | SourceAttached | TimerSet | TimerCancelled
+"""What a person or a host may log for an agent besides inbound events. Its ``agent``,
+``seq`` and ``at`` are set by the agent."""
+
+
+class Amend(msgspec.Struct, frozen=True, kw_only=True):
+    """Log ``event`` for the agent (through its actor, its log's only writer), with no
+    turn: rewind its context, attach a source, arm or disarm a timer."""
+
+    event: Amendment
+
+
+AgentRequest = Deliver | Amend
+"""What an agent's mailbox takes."""
+
+
 class TurnReport(msgspec.Struct, frozen=True, kw_only=True):
     """What handling one delivery logged, in order (the inbound event first, unless
     an interrupted turn was finished before it)."""
@@ -124,7 +151,7 @@ Observer = Callable[[Event], None]
 ArchivalOpener = Callable[[], Awaitable[ArchivalStore]]
 
 
-class AgentActor(Actor[Deliver, TurnReport]):
+class AgentActor(Actor[AgentRequest, TurnReport]):
     """One agent. Spawn it with :func:`spawn_agent` (which also spawns its processor)."""
 
     def __init__(
@@ -169,8 +196,10 @@ class AgentActor(Actor[Deliver, TurnReport]):
             timer.cancel()
         self._timers.clear()
 
-    async def receive(self, message: Deliver) -> TurnReport:
+    async def receive(self, message: AgentRequest) -> TurnReport:
         self._logged = []
+        if isinstance(message, Amend):
+            return await self._amend(message.event)
         if not self._turn.idle:
             await self._run()  # a turn cut short by a crash: finish it first
         inbound = message.event
@@ -180,6 +209,14 @@ class AgentActor(Actor[Deliver, TurnReport]):
         await self._run()
         await self._flush()
         return TurnReport(events=tuple(self._logged))
+
+    async def _amend(self, amendment: Amendment) -> TurnReport:
+        seq, at = self._next()
+        event = msgspec.structs.replace(amendment, agent=self.name, seq=seq, at=at)
+        self._add([event])
+        await self._flush()
+        self._rearm(event)
+        return TurnReport(events=(event,))
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -319,10 +356,7 @@ class AgentActor(Actor[Deliver, TurnReport]):
         )
         self._add(events)
         for event in events:
-            if isinstance(event, TimerSet):
-                self._arm(event)
-            elif isinstance(event, TimerCancelled):
-                self._disarm(event.timer_id)
+            self._rearm(event)
 
     async def _compact(self, plan: Evict) -> None:
         messages = evicted_messages(self._state, plan)
@@ -400,6 +434,12 @@ class AgentActor(Actor[Deliver, TurnReport]):
             self._timers.pop(event.timer_id, None)  # a one-off timer is spent
 
     # --- timers ------------------------------------------------------------------------
+
+    def _rearm(self, event: Event) -> None:
+        if isinstance(event, TimerSet):
+            self._arm(event)
+        elif isinstance(event, TimerCancelled):
+            self._disarm(event.timer_id)
 
     def _armed(self, timer_id: str) -> bool:
         return any(t.timer_id == timer_id for t in self._state.timers)

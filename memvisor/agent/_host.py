@@ -27,7 +27,7 @@ from ..events import EventLog
 from ..llm._functions import FunctionSpec
 from ..llm._types import LLMClient
 from ..memory._archival_model import ArchivalStore
-from ._agent import AgentActor, AgentConfig, ArchivalOpener, Deliver, Observer, TurnReport
+from ._agent import AgentActor, AgentConfig, AgentRequest, ArchivalOpener, Observer, TurnReport
 from ._builtins import builtin_registry
 from ._processor import Processor
 from ._toolkit import ToolError
@@ -45,7 +45,7 @@ def spawn_agent(
     tools: Iterable[FunctionSpec] = (),
     config: AgentConfig = AgentConfig(),  # noqa: B008 (frozen)
     observe: Observer | None = None,
-) -> ActorRef[Deliver, TurnReport]:
+) -> ActorRef[AgentRequest, TurnReport]:
     """Start agent ``name`` (its log must begin with ``agent_created``) and its processor.
 
     Args:

@@ -14,15 +14,26 @@ from hypothesis import strategies as st
 
 from memvisor import ContextOverflowError, LLMAPIError
 from memvisor.actors import ActorRef, open_runtime
-from memvisor.agent import AgentConfig, Deliver, TurnConfig, TurnReport, spawn_agent, user_tool
+from memvisor.agent import (
+    AgentConfig,
+    AgentRequest,
+    Amend,
+    Deliver,
+    TurnConfig,
+    TurnReport,
+    spawn_agent,
+    user_tool,
+)
 from memvisor.events import (
     AgentCreated,
     BlockSpec,
+    ContextRewound,
     Event,
     EventLog,
     LLMResponded,
     MemoryEventLog,
     TimerFired,
+    TimerSet,
     TokenUsage,
     ToolCall,
     ToolCalled,
@@ -81,7 +92,7 @@ async def running(
     config: AgentConfig | None = None,
     context_window: int = 8192,
     tools: Sequence[Callable[..., object]] = (),
-) -> AsyncIterator[tuple[ActorRef[Deliver, TurnReport], EventLog]]:
+) -> AsyncIterator[tuple[ActorRef[AgentRequest, TurnReport], EventLog]]:
     if log is None:
         log = MemoryEventLog()
         await log.append([created(context_window)])
@@ -510,3 +521,27 @@ def test_any_model_behaviour_keeps_the_turn_bounded_and_the_log_whole(
         state = fold(state, event)
         turn = advance(turn, event, state)
     assert turn.idle
+
+
+def test_an_amendment_is_logged_by_the_agent_and_arms_its_timers() -> None:
+    async def main() -> None:
+        llm = ScriptedLLM.from_replies([say("First."), say("The hour is up.")])
+        async with running(llm) as (ada, log):
+            await ada.ask(user("one"))
+            before = fold_all(await log.read(NAME))
+            rewound = await ada.ask(
+                Amend(event=ContextRewound(agent="", seq=0, at=0.0, from_seq=2))
+            )
+            assert types(rewound.events) == ["context_rewound"]
+            assert fold_all(await log.read(NAME)).queue == ()
+            assert before.queue != ()
+            timer = TimerSet(
+                agent="", seq=0, at=0.0, timer_id="hourly", due=T0 + 3600, text="tick"
+            )
+            await ada.ask(Amend(event=timer))
+            await trio.sleep(3601)
+            events = await check_log(log)
+        assert [e.text for e in events if isinstance(e, TimerFired)] == ["tick"]
+        assert len(llm.requests) == 2  # the timer woke the agent once
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
