@@ -107,6 +107,9 @@ class ExternalEvent(_Answer, frozen=True, kw_only=True, tag="external_event"):
     """Any JSON value that came with it."""
     key: str | None = None
     """Idempotency key: the same key is delivered once."""
+    inbox: int | None = None
+    """Its id in the agent's inbox, when it came through one (a webhook, a watcher):
+    how a restarted host knows which inbox events the agent has already logged."""
 
 
 class AgentMessage(_Answer, frozen=True, kw_only=True, tag="agent_message"):

@@ -1,0 +1,154 @@
+"""``memvisor.toml``: what ``memvisor serve`` hosts, read into typed Structs.
+
+```toml
+[server]                 host, port, max_body
+[[agents]]               name, persona, human, system, model, context_window, tags
+[[webhooks]]             agent, secret_env | token_env
+[[watch]]                agent, path, glob, debounce, max_chars
+[[timers]]               agent, every | cron, text
+```
+
+Unknown keys are errors (a typo never silently does nothing); every error names
+the file and the key. Relative paths are relative to the config file. Secrets
+are never in the file: ``secret_env``/``token_env`` name environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+from ._exceptions import ConfigError
+
+__all__ = [
+    "AgentEntry",
+    "Config",
+    "ServerEntry",
+    "TimerEntry",
+    "WatchEntry",
+    "WebhookEntry",
+    "load_config",
+]
+
+
+class ServerEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8765
+    max_body: int = 1 << 20
+    """Largest request body accepted, in bytes."""
+
+
+class AgentEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    persona: str | None = None
+    human: str | None = None
+    system: str | None = None
+    model: str | None = None
+    context_window: int = 8192
+    tags: tuple[str, ...] = ()
+
+
+class WebhookEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    agent: str
+    secret_env: str | None = None
+    """Environment variable holding the HMAC-SHA256 secret."""
+    token_env: str | None = None
+    """Environment variable holding the bearer token."""
+
+
+class WatchEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    agent: str
+    path: str
+    glob: str = "*"
+    debounce: float = 0.5
+    max_chars: int = 4000
+
+
+class TimerEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    agent: str
+    text: str
+    every: str | None = None
+    """An interval such as ``"1h"`` or ``"15m"``."""
+    cron: str | None = None
+    """A 5-field cron expression, e.g. ``"0 9 * * MON-FRI"`` (UTC)."""
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    server: ServerEntry = ServerEntry()
+    agents: tuple[AgentEntry, ...] = ()
+    webhooks: tuple[WebhookEntry, ...] = ()
+    watch: tuple[WatchEntry, ...] = ()
+    timers: tuple[TimerEntry, ...] = ()
+    base: Path = Path()
+    """The config file's directory (set by :func:`load_config`)."""
+
+    def resolve(self, path: str) -> Path:
+        """``path`` relative to the config file's directory."""
+        return (self.base / Path(path).expanduser()).resolve()
+
+    def webhook_secret(self, entry: WebhookEntry) -> tuple[bytes | None, str | None]:
+        """The secret and token an entry names, read from the environment.
+
+        Raises:
+            ConfigError: a named variable is not set.
+        """
+        secret = _env(entry.secret_env) if entry.secret_env else None
+        token = _env(entry.token_env) if entry.token_env else None
+        return (None if secret is None else secret.encode()), token
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set (the config names it)")
+    return value
+
+
+def load_config(path: Path) -> Config:
+    """Read and check ``path``.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or not a valid config (the
+            message names the key).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config {path}: {exc.strerror or exc}") from None
+    try:
+        config = msgspec.toml.decode(data, type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    config = msgspec.structs.replace(config, base=path.resolve().parent)
+    _check(config, path)
+    return config
+
+
+def _check(config: Config, path: Path) -> None:
+    names = [a.name for a in config.agents]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"{path}: agents named more than once: {', '.join(duplicates)}")
+    known = set(names)
+    sections: list[tuple[str, list[str]]] = [
+        ("webhooks", [w.agent for w in config.webhooks]),
+        ("watch", [w.agent for w in config.watch]),
+        ("timers", [t.agent for t in config.timers]),
+    ]
+    for section, agents in sections:
+        for i, agent in enumerate(agents):
+            if agent not in known:
+                raise ConfigError(
+                    f"{path}: {section}[{i}] names agent {agent!r}, which is not in"
+                    f" [[agents]] ({', '.join(names) or 'none'})"
+                )
+    for i, webhook in enumerate(config.webhooks):
+        if webhook.secret_env and webhook.token_env:
+            raise ConfigError(f"{path}: webhooks[{i}]: give secret_env or token_env, not both")
+    for i, timer in enumerate(config.timers):
+        if (timer.every is None) == (timer.cron is None):
+            raise ConfigError(f"{path}: timers[{i}]: give exactly one of every and cron")

@@ -1,0 +1,59 @@
+"""memvisor.toml: the example as written, and a clear error for every mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memvisor import ConfigError
+from memvisor._config import load_config
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "memvisor.toml"
+
+
+def test_the_example_config_loads_as_written() -> None:
+    config = load_config(EXAMPLE)
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 8765)
+    assert [a.name for a in config.agents] == ["support"]
+    assert config.webhooks[0].secret_env == "SUPPORT_WEBHOOK_SECRET"
+    assert config.resolve(config.watch[0].path) == EXAMPLE.parent.resolve() / "inbox"
+    assert config.timers[0].every == "1h"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[server]\nport = 'x'", "Expected `int`, got `str` - at `$.server.port`"),
+        ("[[agents]]\nname = 'a'\nmodle = 'm'", "unknown field `modle`"),
+        ("[[agents]]\nname = 'a'\n[[agents]]\nname = 'a'", "agents named more than once: a"),
+        ("[[agents]]\nname = 'a'\n[[watch]]\nagent = 'b'\npath = '.'", "watch[0] names agent 'b'"),
+        ("[[agents]]\nname = 'a'\n[[timers]]\nagent = 'a'\ntext = 't'", "exactly one of every"),
+        (
+            "[[agents]]\nname = 'a'\n[[webhooks]]\nagent = 'a'\nsecret_env = 'S'\ntoken_env = 'T'",
+            "not both",
+        ),
+        ("[server", "is not valid TOML"),
+    ],
+)
+def test_a_bad_config_is_a_config_error_naming_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "memvisor.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"memvisor\.toml") as info:
+        load_config(path)
+    assert message in str(info.value)
+
+
+def test_a_missing_file_and_a_missing_secret_are_config_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config"):
+        load_config(tmp_path / "nope.toml")
+    monkeypatch.delenv("SUPPORT_WEBHOOK_SECRET", raising=False)
+    config = load_config(EXAMPLE)
+    with pytest.raises(ConfigError, match="SUPPORT_WEBHOOK_SECRET is not set"):
+        config.webhook_secret(config.webhooks[0])
+    monkeypatch.setenv("SUPPORT_WEBHOOK_SECRET", "s3cret")
+    assert config.webhook_secret(config.webhooks[0]) == (b"s3cret", None)
