@@ -182,16 +182,14 @@ def _summary(event: Event) -> str:
 
 
 def _register_subcommands() -> None:
-    from ._cli_memory import attach, load, sources
-    from ._cli_send import send
-
-    for command in (load, attach, sources, send):
-        cli.add_command(command)
     from ._cli_agents import agents
     from ._cli_chat import chat
+    from ._cli_memory import attach, load, sources
+    from ._cli_send import send
+    from ._cli_sim import sim
 
-    cli.add_command(agents)
-    cli.add_command(chat)
+    for command in (agents, send, chat, load, attach, sources, sim):
+        cli.add_command(command)
 
 
 _register_subcommands()

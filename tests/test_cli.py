@@ -21,6 +21,7 @@ COMMANDS = [
     ["send"],
     ["agents"],
     ["chat"],
+    ["sim"],
     ["log"],
     ["load"],
     ["attach"],

@@ -14,6 +14,8 @@ PACKAGES = [
     "memvisor.memory",
     "memvisor.llm",
     "memvisor.agent",
+    "memvisor.sim",
+    "memvisor.sources",
 ]
 
 

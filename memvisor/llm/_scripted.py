@@ -60,8 +60,16 @@ def reply_with_call(
 class ScriptedLLM:
     """:class:`LLMClient` whose answers come from ``handler``; it records every request."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, record: bool = True) -> None:
+        """Play the model with ``handler``.
+
+        Args:
+            handler: Plays the model.
+            record: Keep every request in :attr:`requests` (off for long
+                simulations: they would all stay in memory).
+        """
         self.handler = handler
+        self.record = record
         self.requests: list[LLMRequest] = []
 
     @classmethod
@@ -82,7 +90,8 @@ class ScriptedLLM:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Record ``request`` and answer what the handler says."""
         await anyio.lowlevel.checkpoint()
-        self.requests.append(request)
+        if self.record:
+            self.requests.append(request)
         response = self.handler(request)
         if not response.model:
             response = msgspec.structs.replace(response, model=request.model)
