@@ -186,9 +186,10 @@ def _register_subcommands() -> None:
     from ._cli_chat import chat
     from ._cli_memory import attach, load, sources
     from ._cli_send import send
+    from ._cli_serve import serve
     from ._cli_sim import sim
 
-    for command in (agents, send, chat, load, attach, sources, sim):
+    for command in (agents, send, chat, serve, load, attach, sources, sim):
         cli.add_command(command)
 
 

@@ -22,6 +22,7 @@ COMMANDS = [
     ["agents"],
     ["chat"],
     ["sim"],
+    ["serve"],
     ["log"],
     ["load"],
     ["attach"],

@@ -1,0 +1,211 @@
+"""``memvisor serve`` as a user runs it: a process, a config, real HTTP, files, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import anyio
+import httpx2 as httpx
+import pytest
+
+from memvisor.events import AgentCreated, ExternalEvent, open_sqlite_log
+from memvisor.sources import webhook_signature
+
+from .llm.fake_openai import FakeOpenAI, fake_openai, function_call
+
+pytestmark = pytest.mark.slow
+
+MEMVISOR = Path(sys.executable).parent / "memvisor"
+SECRET = "s3cret-for-tests"
+
+CONFIG = """
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[[agents]]
+name = "support"
+persona = "You are the support agent of a small bookshop."
+model = "fake-model"
+
+[[webhooks]]
+agent = "support"
+secret_env = "SUPPORT_WEBHOOK_SECRET"
+
+[[watch]]
+agent = "support"
+path = "./inbox"
+glob = "*.txt"
+
+[[timers]]
+agent = "support"
+every = "1h"
+text = "Look through the inbox for anything unanswered."
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def events_of(home: Path, agent: str) -> list[object]:
+    async def read() -> list[object]:
+        async with open_sqlite_log(home / "events.sqlite3") as log:
+            return list(await log.read(agent))
+
+    return anyio.run(read)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with fake_openai() as fake:
+        fake.policy = lambda body: function_call("send_message", {"message": "Thanks, noted."})
+        yield fake
+
+
+def start(tmp_path: Path, server: FakeOpenAI, port: int) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "SUPPORT_WEBHOOK_SECRET": SECRET,
+        "MEMVISOR_HOME": str(tmp_path / "home"),
+    }
+    proc = subprocess.Popen(
+        [str(MEMVISOR), "serve", "--config", str(tmp_path / "memvisor.toml")],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def healthy() -> bool:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(healthy)
+    return proc
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return err
+
+
+def signed_post(port: int, body: dict[str, object], key: str | None = None) -> httpx.Response:
+    raw = json.dumps(body).encode()
+    headers = {
+        "content-type": "application/json",
+        "x-memvisor-signature": webhook_signature(SECRET.encode(), raw),
+    }
+    if key is not None:
+        headers["idempotency-key"] = key
+    url = f"http://127.0.0.1:{port}/agents/support/events"
+    return httpx.post(url, content=raw, headers=headers, timeout=10)
+
+
+def test_serve_takes_webhooks_files_and_timers_and_stops_cleanly(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    port = free_port()
+    (tmp_path / "memvisor.toml").write_text(CONFIG.format(port=port))
+    home = tmp_path / "home"
+    proc = start(tmp_path, server, port)
+    try:
+        accepted = signed_post(port, {"text": "Where is order 1042?"}, key="order-1042")
+        assert accepted.status_code == 202, accepted.text
+        again = signed_post(port, {"text": "Where is order 1042?"}, key="order-1042")
+        assert again.status_code == 200
+        assert again.json()["duplicate"] is True
+        forged = httpx.post(
+            f"http://127.0.0.1:{port}/agents/support/events",
+            content=b'{"text": "x"}',
+            headers={"content-type": "application/json", "x-memvisor-signature": "sha256=00"},
+        )
+        assert forged.status_code == 401
+        target = "/agents/support/messages?after=0&wait=20"
+        read = httpx.get(
+            f"http://127.0.0.1:{port}{target}",
+            headers={"x-memvisor-signature": webhook_signature(SECRET.encode(), target.encode())},
+            timeout=30,
+        )
+        assert read.status_code == 200, read.text
+        assert [m["text"] for m in read.json()["messages"]] == ["Thanks, noted."]
+        (tmp_path / "inbox" / "note.txt").write_text("Please call Ada back.")
+
+        def saw_the_file() -> bool:
+            return any(
+                isinstance(e, ExternalEvent) and e.source.startswith("watch:")
+                for e in events_of(home, "support")
+            )
+
+        wait_for(saw_the_file)
+    finally:
+        err = stop(proc)
+    assert "stopped" in err
+    events = events_of(home, "support")
+    webhooks = [e for e in events if isinstance(e, ExternalEvent) and e.source == "webhook"]
+    assert [e.text for e in webhooks] == ["Where is order 1042?"]  # exactly once
+    assert any(
+        getattr(e, "type", None) == "timer_set" or type(e).__name__ == "TimerSet" for e in events
+    )
+
+    # A second start reuses the agent and its timer, and takes new events.
+    proc = start(tmp_path, server, port)
+    try:
+        assert signed_post(port, {"text": "Thanks!"}).status_code == 202
+        wait_for(
+            lambda: (
+                len([e for e in events_of(home, "support") if isinstance(e, ExternalEvent)]) >= 3
+            )
+        )
+    finally:
+        stop(proc)
+    events = events_of(home, "support")
+    assert sum(isinstance(e, AgentCreated) for e in events) == 1
+    assert sum(type(e).__name__ == "TimerSet" for e in events) == 1
+
+
+def test_serve_without_an_llm_says_how_to_configure_one(tmp_path: Path) -> None:
+    (tmp_path / "memvisor.toml").write_text(CONFIG.format(port=free_port()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    result = subprocess.run(
+        [
+            str(MEMVISOR),
+            "--home",
+            str(tmp_path),
+            "serve",
+            "--config",
+            str(tmp_path / "memvisor.toml"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "OPENAI_BASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
