@@ -71,45 +71,6 @@ def demo(home: Home) -> None:
         sys.exit(1)
 
 
-@cli.command()
-@click.option("--agents", default=20, show_default=True, help="Agents in the population.")
-@click.option("--days", default=7.0, show_default=True, help="Simulated days to run.")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
-@click.option(
-    "--durability",
-    type=click.Choice(["full", "normal"]),
-    default="full",
-    show_default=True,
-    help="full: fsync every commit; normal: faster, may lose the last commits on power loss.",
-)
-@click.pass_obj
-def simulate(home: Home, agents: int, days: float, seed: int, durability: str) -> None:
-    """Run a population of actors through simulated days, logging every event.
-
-    Virtual time: a week passes in seconds. Run it again and every agent's log
-    continues where it stopped. Inspect the result with `memvisor log`.
-    """
-    from ._simulate import run_simulation
-
-    if agents < 2:
-        raise click.BadParameter("a simulation needs at least 2 agents", param_hint="--agents")
-    click.echo(f"simulating {agents} agents for {days:g} days (log: {home.log}) …", err=True)
-    with user_errors():
-        report = run_simulation(
-            str(home.log),
-            agents=agents,
-            days=days,
-            seed=seed,
-            durability="full" if durability == "full" else "normal",
-        )
-    click.echo(
-        f"{report.events_appended} events appended by {report.agents} agents"
-        f" in {report.commits} commits; {report.simulated_days:g} simulated days"
-        f" took {report.wall_seconds:g}s of wall time."
-    )
-    click.echo(f"next: memvisor --home {home.path} log sim-0")
-
-
 @cli.command("log")
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")

@@ -17,7 +17,6 @@ from memvisor.cli import cli
 COMMANDS = [
     [],
     ["demo"],
-    ["simulate"],
     ["send"],
     ["agents"],
     ["chat"],
@@ -53,51 +52,46 @@ def test_every_registered_command_is_covered_by_the_help_test() -> None:
     assert {c[0] for c in COMMANDS if c} == set(cli.commands)
 
 
-def test_a_simulation_logs_events_that_log_shows_and_a_rerun_continues(tmp_path: Path) -> None:
-    first = run(tmp_path, "simulate", "--agents", "3", "--days", "2", "--durability", "normal")
-    assert first.returncode == 0, first.stderr
-    assert "events appended by 3 agents" in first.stdout
-
+def test_log_shows_what_the_demo_logged(tmp_path: Path) -> None:
+    demo = run(tmp_path, "demo")
+    assert demo.returncode == 0, demo.stderr
     listing = run(tmp_path, "log")
     assert listing.returncode == 0
     agents = dict(line.split("\t") for line in listing.stdout.splitlines())
-    assert set(agents) == {"sim-0", "sim-1", "sim-2"}
-    before = int(agents["sim-0"].split()[0])
-    assert before > 0
-
-    shown = run(tmp_path, "log", "sim-0", "--json")
+    assert set(agents) == {"demo"}
+    count = int(agents["demo"].split()[0])
+    shown = run(tmp_path, "log", "demo", "--json")
     lines = [json.loads(line) for line in shown.stdout.splitlines()]
-    assert [line["seq"] for line in lines] == list(range(1, before + 1))
+    assert [line["seq"] for line in lines] == list(range(1, count + 1))
     assert {"seq", "type", "at", "agent"} <= set(lines[0])
-    assert {line["type"] for line in lines} <= {"timer_fired", "agent_message"}
-
-    again = run(tmp_path, "simulate", "--agents", "3", "--days", "2", "--durability", "normal")
-    assert again.returncode == 0, again.stderr
-    after = run(tmp_path, "log", "sim-0", "--json", "--from", str(before + 1))
-    seqs = [json.loads(line)["seq"] for line in after.stdout.splitlines()]
-    assert seqs
-    assert seqs[0] == before + 1
-    assert seqs == list(range(before + 1, before + 1 + len(seqs)))
+    called = [line for line in lines if line["type"] == "tool_called"]
+    assert {"name", "arguments"} <= set(called[0])
+    later = run(tmp_path, "log", "demo", "--json", "--from", str(count - 2))
+    assert [json.loads(x)["seq"] for x in later.stdout.splitlines()] == [
+        count - 2,
+        count - 1,
+        count,
+    ]
 
 
 def test_log_filters_by_type_range_and_tail(tmp_path: Path) -> None:
-    assert run(tmp_path, "simulate", "--agents", "2", "--days", "3").returncode == 0
-    ticks = run(tmp_path, "log", "sim-1", "--json", "--type", "timer_fired").stdout.splitlines()
-    assert ticks
-    assert all(json.loads(t)["type"] == "timer_fired" for t in ticks)
-    window = run(tmp_path, "log", "sim-1", "--json", "--from", "2", "--until", "4")
+    assert run(tmp_path, "demo").returncode == 0
+    calls = run(tmp_path, "log", "demo", "--json", "--type", "tool_called").stdout.splitlines()
+    assert calls
+    assert all(json.loads(t)["type"] == "tool_called" for t in calls)
+    window = run(tmp_path, "log", "demo", "--json", "--from", "2", "--until", "4")
     assert [json.loads(x)["seq"] for x in window.stdout.splitlines()] == [2, 3, 4]
-    tail = run(tmp_path, "log", "sim-1", "--tail", "2").stdout.splitlines()
+    tail = run(tmp_path, "log", "demo", "--tail", "2").stdout.splitlines()
     assert len(tail) == 2
 
 
 def test_unknown_agent_and_unknown_type_are_readable_errors(tmp_path: Path) -> None:
-    assert run(tmp_path, "simulate", "--agents", "2", "--days", "1").returncode == 0
+    assert run(tmp_path, "demo").returncode == 0
     missing = run(tmp_path, "log", "nobody")
     assert missing.returncode != 0
     assert "no agent named 'nobody'" in missing.stderr
     assert "Traceback" not in missing.stderr
-    bad_type = run(tmp_path, "log", "sim-0", "--type", "nonsense")
+    bad_type = run(tmp_path, "log", "demo", "--type", "nonsense")
     assert bad_type.returncode == 2
     assert "unknown event type 'nonsense'" in bad_type.stderr
 
@@ -114,7 +108,7 @@ def test_a_foreign_file_at_the_log_path_is_refused_and_untouched(
     tmp_path: Path, content: bytes
 ) -> None:
     (tmp_path / "events.sqlite3").write_bytes(content)
-    for args in (["log"], ["simulate", "--agents", "2", "--days", "1"]):
+    for args in (["log"], ["demo"]):
         result = run(tmp_path, *args)
         assert result.returncode == 1
         assert "not a memvisor log" in result.stderr
@@ -137,7 +131,7 @@ def test_another_programs_sqlite_database_is_refused_and_untouched(tmp_path: Pat
 def test_home_comes_from_the_environment(tmp_path: Path) -> None:
     env_home = tmp_path / "from-env"
     result = subprocess.run(
-        [sys.executable, "-c", _MAIN, "simulate", "--days", "1"],
+        [sys.executable, "-c", _MAIN, "demo"],
         capture_output=True,
         text=True,
         check=False,
@@ -147,28 +141,20 @@ def test_home_comes_from_the_environment(tmp_path: Path) -> None:
     assert (env_home / "events.sqlite3").exists()
 
 
-def test_simulate_and_log_in_process(tmp_path: Path) -> None:
+def test_demo_and_log_in_process(tmp_path: Path) -> None:
     runner = CliRunner()
     home = ["--home", str(tmp_path)]
-    demo = runner.invoke(cli, [*home, "simulate", "--agents", "2", "--days", "1"])
+    demo = runner.invoke(cli, [*home, "demo"])
     assert demo.exit_code == 0, demo.output
-    assert "events appended by 2 agents" in demo.output
     listing = runner.invoke(cli, [*home, "log"])
     assert listing.exit_code == 0
-    assert listing.output.startswith("sim-0\t")
-    shown = runner.invoke(cli, [*home, "log", "sim-1", "--type", "timer_fired", "--tail", "3"])
+    assert listing.output.startswith("demo\t")
+    shown = runner.invoke(cli, [*home, "log", "demo", "--type", "tool_called", "--tail", "3"])
     assert shown.exit_code == 0
-    assert all("timer_fired" in line for line in shown.output.splitlines())
+    assert all("tool_called" in line for line in shown.output.splitlines())
     missing = runner.invoke(cli, [*home, "log", "nobody"])
     assert missing.exit_code == 1
     assert "no agent named 'nobody'" in missing.output
-
-
-def test_a_simulation_with_one_agent_is_refused_with_a_usage_message(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "simulate", "--agents", "1"])
-    assert result.exit_code == 2
-    assert "at least 2 agents" in result.output
-    assert not (tmp_path / "events.sqlite3").exists()
 
 
 def test_load_attach_and_sources_from_the_command_line(tmp_path: Path) -> None:
@@ -197,7 +183,7 @@ def test_load_attach_and_sources_from_the_command_line(tmp_path: Path) -> None:
     listing = runner.invoke(cli, [*home, "sources"])
     assert f"manual\t{added} passages" in listing.output
 
-    assert runner.invoke(cli, [*home, "simulate", "--agents", "2", "--days", "1"]).exit_code == 0
+    assert runner.invoke(cli, [*home, "agents", "create", "sim-0"]).exit_code == 0
     attached = runner.invoke(cli, [*home, "attach", "sim-0", "manual"])
     assert attached.exit_code == 0
     assert f"attached 'manual' ({added} passages) to 'sim-0'" in attached.output
