@@ -90,7 +90,7 @@ def send(
     """
 
     def show(event: Event) -> None:  # each reply as soon as it is logged
-        if isinstance(event, AssistantMessage):
+        if isinstance(event, AssistantMessage) and event.to is None:
             if as_json:
                 reply = _Reply(agent=event.agent, seq=event.seq, at=event.at, text=event.text)
                 click.echo(_json.encode(reply).decode())

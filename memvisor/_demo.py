@@ -176,7 +176,7 @@ async def _run(home: Home, echo: Callable[[str], None]) -> DemoReport:
         seen: dict[str, float] = {"compactions": 0}
 
         def observe(event: Event) -> None:
-            if isinstance(event, AssistantMessage):
+            if isinstance(event, AssistantMessage) and event.to is None:
                 echo(click.style(f"{name}: ", bold=True, fg="cyan") + event.text)
                 answers.append(event.text)
             line = _memory_line(event)

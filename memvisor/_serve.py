@@ -34,6 +34,7 @@ from ._config import AgentEntry, Config, TimerEntry
 from .actors import ActorRef, open_runtime
 from .agent import (
     AgentConfig,
+    AgentDirectory,
     AgentRequest,
     Amend,
     TurnReport,
@@ -101,6 +102,7 @@ async def serve(
     ):
         await _create_missing(log, config.agents, home, runtime.clock.now)
         outbox = LogOutbox(log, names)
+        directory = AgentDirectory(runtime)
         refs: dict[str, ActorRef[AgentRequest, TurnReport]] = {}
         for entry in config.agents:
             refs[entry.name] = spawn_agent(
@@ -111,6 +113,7 @@ async def serve(
                 archival=archival,
                 config=AgentConfig(model=models[entry.name].model),
                 observe=outbox.said,
+                directory=directory if len(names) > 1 else None,
             )
         await _arm_config_timers(log, refs, config.timers, runtime.clock.now)
         inbox = await Inbox.open(inbox_log, names, now=runtime.clock.now)
@@ -179,6 +182,7 @@ async def _create_missing(
                         ),
                     ),
                     context_window=entry.context_window,
+                    tags=entry.tags,
                 )
             ]
         )

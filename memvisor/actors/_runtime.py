@@ -7,6 +7,11 @@ open_runtime() ── task group ─┬─ timer task          (one, for every t
                               └─ …
 ```
 
+Messages that must not wait for room (timers firing, one agent writing to another)
+go through :meth:`Runtime.deliver_soon`: queued now if the mailbox has room, else
+handed to a background task that waits for it, so a full mailbox never blocks the
+sender's own loop and two actors writing to each other cannot deadlock.
+
 Shutdown when the ``async with`` block ends: timers stop; every mailbox stops
 taking messages; each actor handles what is already queued (up to
 ``drain_timeout``); whatever is left after that is cancelled and every pending
@@ -15,8 +20,9 @@ ask fails with :class:`ActorClosedError`. Nothing is left waiting.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import TypeVar, cast
 
 import anyio
@@ -43,6 +49,8 @@ class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Actors registered (running, restarting or starting)."""
     timers: int
     """Timers that will fire again."""
+    overflow: int = 0
+    """Messages given to :meth:`Runtime.deliver_soon` still waiting for room."""
 
 
 class Runtime(metaclass=NoPublicConstructor):
@@ -58,6 +66,7 @@ class Runtime(metaclass=NoPublicConstructor):
         self._restart = restart
         self._cells: dict[str, _Cell] = {}
         self._timers = _TimerService()
+        self._overflow: dict[_Cell, deque[tuple[object, None]]] = {}
         self.closing = False
         """True once shutdown has begun: no new actors, timers or restarts."""
 
@@ -105,6 +114,40 @@ class Runtime(metaclass=NoPublicConstructor):
         if cell is None:
             raise UnknownActorError("no such actor", actor_id=name)
         return cast("ActorRef[object, object]", ActorRef._create(cell))
+
+    def deliver_soon(self, ref: ActorRef[M, R], message: M) -> None:
+        """Queue ``message`` for ``ref`` without waiting: now if its mailbox has room,
+        else from a background task that waits for room, so back-pressure on the
+        target never blocks the caller. Messages given to one actor this way arrive
+        in the order they were given.
+
+        Raises:
+            ActorClosedError: the target has stopped.
+            ActorBrokenError: the target crashed too often and was given up on.
+        """
+        cell = ref._cell
+        envelope: tuple[object, None] = (message, None)
+        waiting = self._overflow.get(cell)
+        if waiting is not None:  # older messages wait for room: queue behind them
+            waiting.append(envelope)
+            return
+        try:
+            cell.put_nowait(envelope)
+        except anyio.WouldBlock:
+            self._overflow[cell] = deque([envelope])
+            self._tg.start_soon(self._drain_overflow, cell, name=f"deliver:{cell.name}")
+
+    async def _drain_overflow(self, cell: _Cell) -> None:
+        """Put what waits for ``cell`` into its mailbox as room appears, in order."""
+        waiting = self._overflow[cell]
+        try:
+            while waiting:
+                await cell.put(waiting[0])
+                waiting.popleft()
+        except ActorError:
+            pass  # stopped or broken meanwhile: nobody to deliver to
+        finally:
+            del self._overflow[cell]
 
     def names(self) -> list[str]:
         """Names of the live actors, sorted."""
@@ -154,14 +197,10 @@ class Runtime(metaclass=NoPublicConstructor):
     ) -> Timer:
         if self.closing:
             raise ActorClosedError("the runtime is shutting down")
-        cell = ref._cell
-        envelope = (message, None)
 
         def deliver() -> bool:
-            try:
-                cell.put_nowait(envelope)
-            except anyio.WouldBlock:  # full: wait in a task of its own, not in the timer task
-                self._tg.start_soon(self._put_when_room, cell, envelope)
+            try:  # never waits: the timer task serves every timer
+                self.deliver_soon(ref, message)
             except ActorError:
                 return False  # the target stopped or broke: the timer ends with it
             return True
@@ -169,11 +208,6 @@ class Runtime(metaclass=NoPublicConstructor):
         timer = Timer._create(deliver, due, interval)
         self._timers.schedule(timer)
         return timer
-
-    @staticmethod
-    async def _put_when_room(cell: _Cell, envelope: tuple[object, None]) -> None:
-        with suppress(ActorError):  # stopped or broken meanwhile: nobody to deliver to
-            await cell.put(envelope)
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -188,7 +222,11 @@ class Runtime(metaclass=NoPublicConstructor):
 
     def statistics(self) -> RuntimeStatistics:
         """A snapshot of the runtime."""
-        return RuntimeStatistics(actors=len(self._cells), timers=len(self._timers.queue))
+        return RuntimeStatistics(
+            actors=len(self._cells),
+            timers=len(self._timers.queue),
+            overflow=sum(len(waiting) for waiting in self._overflow.values()),
+        )
 
 
 @asynccontextmanager

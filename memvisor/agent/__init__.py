@@ -24,6 +24,7 @@ from ._agent import TurnReport as TurnReport
 from ._builtins import BUILTIN_FUNCTIONS as BUILTIN_FUNCTIONS
 from ._builtins import builtin_registry as builtin_registry
 from ._builtins import user_tool as user_tool
+from ._host import AgentDirectory as AgentDirectory
 from ._host import LazyArchival as LazyArchival
 from ._host import lazy_archival as lazy_archival
 from ._host import no_archival as no_archival
@@ -39,6 +40,7 @@ from ._prompts import default_prompt as default_prompt
 from ._prompts import prompt_path as prompt_path
 from ._summary import fallback_summary as fallback_summary
 from ._summary import summary_request as summary_request
+from ._toolkit import Directory as Directory
 from ._toolkit import Effect as Effect
 from ._toolkit import ToolContext as ToolContext
 from ._toolkit import ToolResult as ToolResult
@@ -58,8 +60,10 @@ from ._turn import Turn as Turn
 from ._turn import TurnConfig as TurnConfig
 from ._turn import Yield as Yield
 from ._turn import advance as advance
+from ._turn import answered_ask as answered_ask
 from ._turn import calls_of as calls_of
 from ._turn import next_action as next_action
+from ._turn import outgoing as outgoing
 from ._turn import tools_tokens as tools_tokens
 
 __all__ = [
@@ -69,6 +73,7 @@ __all__ = [
     "Action",
     "AgentActor",
     "AgentConfig",
+    "AgentDirectory",
     "AgentRequest",
     "Alert",
     "Amend",
@@ -76,6 +81,7 @@ __all__ = [
     "Compact",
     "Completed",
     "Deliver",
+    "Directory",
     "Effect",
     "Fail",
     "Failed",
@@ -98,6 +104,7 @@ __all__ = [
     "TurnReport",
     "Yield",
     "advance",
+    "answered_ask",
     "builtin_registry",
     "calls_of",
     "default_prompt",
@@ -105,6 +112,7 @@ __all__ = [
     "lazy_archival",
     "next_action",
     "no_archival",
+    "outgoing",
     "prompt_path",
     "run_call",
     "spawn_agent",

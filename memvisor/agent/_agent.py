@@ -21,6 +21,12 @@ restarted agent redoes it from the log (an LLM call asked again, a pure
 function run again). A function's effects and its ``tool_returned`` always
 share a commit: a crash leaves all of them or none.
 
+Messages to other agents (an ``assistant_message`` with ``to``) are delivered
+right after the commit that makes them durable, with ``Runtime.deliver_soon``:
+a full mailbox never blocks this agent's loop, so two agents asking each other
+cannot deadlock. What each recipient logs is decided by ``_turn.outgoing``; an
+answer to one of this agent's asks also cancels the ask's timeout timer.
+
 Timers the agent set itself (``set_timer``) are armed on the runtime's clock
 when their ``timer_set`` is logged, and again when the actor starts (they are
 in the folded state), so they survive restarts. A firing arrives through the
@@ -30,7 +36,7 @@ mailbox like any other inbound event.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 import anyio
 import msgspec
@@ -38,6 +44,7 @@ import msgspec
 from .._exceptions import ActorError, UsageError
 from ..actors import Actor, ActorRef, Timer
 from ..events import (
+    AgentCreated,
     AgentMessage,
     AssistantMessage,
     ContextRewound,
@@ -79,9 +86,14 @@ from ._turn import (
     TurnConfig,
     Yield,
     advance,
+    answered_ask,
     next_action,
+    outgoing,
     tools_tokens,
 )
+
+if TYPE_CHECKING:
+    from ._host import AgentDirectory
 
 __all__ = [
     "AgentActor",
@@ -139,8 +151,11 @@ class TurnReport(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def replies(self) -> tuple[str, ...]:
-        """The visible replies (``send_message``), in order."""
-        return tuple(e.text for e in self.events if isinstance(e, AssistantMessage))
+        """The visible replies to the user (``send_message``), in order; messages to
+        other agents are not among them."""
+        return tuple(
+            e.text for e in self.events if isinstance(e, AssistantMessage) and e.to is None
+        )
 
 
 _REPEATABLE = frozenset(spec.name for spec in BUILTIN_FUNCTIONS)
@@ -163,6 +178,7 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         archival: ArchivalOpener,
         config: AgentConfig,
         observe: Observer | None = None,
+        directory: AgentDirectory | None = None,
     ) -> None:
         self._log = log
         self._processor = processor
@@ -172,11 +188,13 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         self._archival = archival
         self._config = config
         self._observe = observe
+        self._directory = directory
         self._state = AgentState()
         self._turn = Turn()
         self._timers: dict[str, Timer] = {}
         self._logged: list[Event] = []
         self._pending: list[Event] = []
+        self._outbox: list[AgentMessage] = []
 
     @property
     def name(self) -> str:
@@ -190,6 +208,8 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
             self._fold(event)
         for timer in self._state.timers:
             self._arm(timer)
+        if self._directory is not None and isinstance(events[0], AgentCreated):
+            self._directory.register(self.name, events[0].tags)
 
     async def on_stop(self) -> None:
         for timer in self._timers.values():
@@ -206,6 +226,8 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         if isinstance(inbound, TimerFired) and not self._armed(inbound.timer_id):
             return TurnReport(events=())  # cancelled (or already fired) while queued
         self._add([self._stamped(inbound)])
+        if isinstance(inbound, AgentMessage):
+            self._settle(inbound)
         await self._run()
         await self._flush()
         return TurnReport(events=tuple(self._logged))
@@ -330,7 +352,12 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         if not runs_on_loop(spec):
             await self._flush()  # it may act on the world: its call is durable first
         context = ToolContext(
-            state=self._state, call=called, log=self._log, archival=self._archival
+            state=self._state,
+            call=called,
+            log=self._log,
+            archival=self._archival,
+            directory=self._directory,
+            reply_to=self._turn.reply_to,
         )
         result = await run_call(spec, parsed, context, self._config.tools)
         await self._record(called, result, heartbeat=parsed.heartbeat)
@@ -411,21 +438,50 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         return msgspec.structs.replace(inbound, agent=self.name, seq=seq, at=at)
 
     def _add(self, events: Sequence[Event]) -> None:
-        """Fold ``events`` now; they are logged at the next :meth:`_flush`."""
+        """Fold ``events`` now; they are logged (and messages among them sent) at the
+        next :meth:`_flush`."""
         for event in events:
             self._fold(event)
+            message = outgoing(event, self._turn)
+            if message is not None:
+                self._outbox.append(message)
         self._pending.extend(events)
 
     async def _flush(self) -> None:
-        """Append the buffered events in one commit, then tell the observer."""
+        """Append the buffered events in one commit, tell the observer, then deliver
+        the messages they hold to the other agents."""
         if not self._pending:
             return
         events, self._pending = self._pending, []
+        messages, self._outbox = self._outbox, []
         await self._log.append(events)
         self._logged.extend(events)
         if self._observe is not None:
             for event in events:
                 self._observe(event)
+        self._deliver(messages)
+
+    def _deliver(self, messages: Sequence[AgentMessage]) -> None:
+        """Hand each message to its recipient's mailbox, never waiting for room."""
+        runtime = self.context.runtime
+        for message in messages:
+            try:
+                runtime.deliver_soon(runtime.lookup(message.agent), Deliver(event=message))
+            except ActorError:
+                # The recipient stopped since the call checked the directory: the
+                # message stays in this log only (an ask then times out).
+                continue
+
+    def _settle(self, message: AgentMessage) -> None:
+        """``message`` answers an ask of ours that still waits: cancel its timeout."""
+        timer_id = answered_ask(self._state, message)
+        if timer_id is None:
+            return
+        reply = self._state.last_seq
+        seq, at = self._next()
+        cancelled = TimerCancelled(agent=self.name, seq=seq, at=at, cause=reply, timer_id=timer_id)
+        self._add([cancelled])
+        self._rearm(cancelled)
 
     def _fold(self, event: Event) -> None:
         self._state = fold(self._state, event)

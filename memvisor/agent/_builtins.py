@@ -1,4 +1,4 @@
-"""The functions every agent has: MemGPT's set, plus ``set_timer``; and user tools.
+"""The functions every agent has: MemGPT's set, ``set_timer``, messaging; and user tools.
 
 ```
 function                   reads                      answers with (effects are drafts)
@@ -11,17 +11,32 @@ conversation_search_date   ctx.log (recall)           a page of messages
 archival_memory_insert     ctx.archival()  (writes)   "Saved ..."
 archival_memory_search     ctx.archival(), sources    a page of passages
 set_timer                  ctx.now                    when it will fire  + TimerSet
+send_message_to_agent      ctx.directory              "Sent to X."       + AssistantMessage(to)
+ask_agent                  ctx.directory, ctx.now     the request id     + AssistantMessage(to,
+                                                                           request_id) + TimerSet
+broadcast                  ctx.directory              who it reached     + AssistantMessage(to)
+                                                                           per agent with the tag
 ```
+
+Messaging: a message to another agent is an ``assistant_message`` with ``to``
+in the sender's log; once it is durable the agent delivers it, and the
+recipient logs it as an ``agent_message`` (``_turn.outgoing`` says how). An ask
+gets the id ``ask-<seq of the call>`` and a timer of the same name that wakes
+the asker when no answer comes in time; the answer is what the asked agent
+says to the asker in the turn the ask started (``send_message`` goes to it
+then), and it cancels that timer. Unknown names and tags are refused with the
+list of agents that exist.
 
 Invariants:
 
 * The names and argument names are MemGPT's, exactly (models are trained on
-  them); every function but ``send_message``, ``pause_heartbeats`` and
-  ``set_timer`` also takes ``request_heartbeat``.
+  them); every function but ``send_message``, ``pause_heartbeats``,
+  ``set_timer`` and ``ask_agent`` (whose turn ends: it waits for the answer)
+  also takes ``request_heartbeat``.
 * A function changes nothing itself: what it changes is an effect the agent
   logs, except archival inserts, which are idempotent: the passage id is the
   call's ``f"{agent}:{seq}"``, so running a logged call again stores nothing new.
-* Ids come from the call's ``seq`` (``timer-{seq}``, ``{agent}:{seq}``) and
+* Ids come from the call's ``seq`` (``timer-{seq}``, ``ask-{seq}``, ``{agent}:{seq}``) and
   times from the call's ``at``, never from a clock: replaying a call gives the
   same result.
 * Bad arguments the schema cannot catch (an empty message, a date in the wrong
@@ -32,7 +47,7 @@ Invariants:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import ParamSpec, TypeVar
 
@@ -52,16 +67,19 @@ from ..memory._core import (
 from ..memory._messages import format_time
 from ..memory._recall import day_bounds, format_recall_page
 from ..memory._state import ARCHIVAL_INSERT
-from ._toolkit import ToolContext, ToolError, ToolResult
+from ._toolkit import Directory, ToolContext, ToolError, ToolResult
 from ._tools import on_loop
 
 __all__ = [
     "BUILTIN_FUNCTIONS",
+    "MAX_LISTED_AGENTS",
     "MAX_PAUSE_MINUTES",
     "MAX_TIMER_SECONDS",
     "PAGE_SIZE",
     "archival_memory_insert",
     "archival_memory_search",
+    "ask_agent",
+    "broadcast",
     "builtin_registry",
     "conversation_search",
     "conversation_search_date",
@@ -69,6 +87,7 @@ __all__ = [
     "core_memory_replace",
     "pause_heartbeats",
     "send_message",
+    "send_message_to_agent",
     "set_timer",
     "user_tool",
 ]
@@ -82,6 +101,8 @@ MAX_TIMER_SECONDS = 366 * 86_400
 """The furthest a timer may be set: a year, leap day included."""
 MAX_PAUSE_MINUTES = 360
 """The longest ``pause_heartbeats`` may pause: six hours."""
+MAX_LISTED_AGENTS = 50
+"""Agents named, at most, when a refusal lists who exists (a population may be large)."""
 
 _DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ].*)?", re.ASCII | re.DOTALL)
 
@@ -92,13 +113,22 @@ _DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ].*)?", re.ASCII | re.DOTALL)
 @on_loop
 def send_message(ctx: ToolContext, message: str) -> ToolResult:
     """Send a message to the user. This is the only way the user sees what you write:
-    everything else you produce is private thinking.
+    everything else you produce is private thinking. When another agent asked you
+    something (an agent_message with a request_id), your message goes to that agent
+    instead, as your answer.
 
     Args:
         message: The text the user will read. Any Unicode, emoji included.
     """
     if not message.strip():
         raise ToolError("The message is empty: write the text the user should read.")
+    ask = ctx.reply_to
+    if ask is not None:
+        effect = AssistantMessage(agent=ctx.agent, seq=0, at=0.0, text=message, to=ask.sender)
+        return ToolResult(
+            content=f"Sent to {ask.sender}, as your answer to their request {ask.request_id}.",
+            effects=(effect,),
+        )
     effect = AssistantMessage(agent=ctx.agent, seq=0, at=0.0, text=message)
     return ToolResult(content="Sent.", effects=(effect,))
 
@@ -314,6 +344,135 @@ def _plural(amount: float, unit: str) -> str:
     return f"{text} {unit}" if text == "1" else f"{text} {unit}s"
 
 
+# --- other agents -----------------------------------------------------------------------
+
+
+@on_loop
+def send_message_to_agent(ctx: ToolContext, agent: str, message: str) -> ToolResult:
+    """Send a message to another agent, without waiting for an answer. It reaches
+    them as an agent_message from you; if they write back, that wakes you later.
+
+    Args:
+        agent: The other agent's name, exactly.
+        message: The text to send, complete enough to understand on its own.
+    """
+    recipient = _recipient(ctx, agent)
+    _check_text(message)
+    effect = AssistantMessage(agent=ctx.agent, seq=0, at=0.0, text=message, to=recipient)
+    ask = ctx.reply_to
+    if ask is not None and ask.sender == recipient:
+        note = f", as your answer to their request {ask.request_id}"
+    else:
+        note = ""
+    return ToolResult(content=f"Sent to {recipient}{note}.", effects=(effect,))
+
+
+@on_loop
+def ask_agent(ctx: ToolContext, agent: str, message: str, timeout_seconds: float) -> ToolResult:
+    """Ask another agent something and wait for the answer. Your turn ends with
+    this call: the answer wakes you as an agent_message whose in_reply_to is this
+    request's id. If none comes within timeout_seconds, a timer_fired wakes you
+    instead; an answer that comes after that still reaches you.
+
+    Args:
+        agent: The other agent's name, exactly.
+        message: The question or request, complete enough to answer on its own.
+        timeout_seconds: How long to wait for the answer, in seconds: more than 0
+            and at most 366 days (31622400 seconds). For example 300 for five minutes.
+    """
+    recipient = _recipient(ctx, agent)
+    _check_text(message)
+    if not 0 < timeout_seconds <= MAX_TIMER_SECONDS:  # also refuses NaN
+        raise ToolError(
+            f"timeout_seconds must be more than 0 and at most {MAX_TIMER_SECONDS} (366 days),"
+            f" not {timeout_seconds!r}."
+        )
+    request_id = f"ask-{ctx.call.seq}"  # also its timer's id: see _turn.answered_ask
+    wait = _duration(timeout_seconds)
+    ask = AssistantMessage(
+        agent=ctx.agent, seq=0, at=0.0, text=message, to=recipient, request_id=request_id
+    )
+    timeout = TimerSet(
+        agent=ctx.agent,
+        seq=0,
+        at=0.0,
+        timer_id=request_id,
+        due=ctx.now + timeout_seconds,
+        text=(
+            f"Your ask {request_id} to {recipient} timed out: no answer came within {wait}."
+            " If one still comes, it reaches you as an agent_message."
+        ),
+    )
+    return ToolResult(
+        content=(
+            f"Asked {recipient} (request {request_id}). Your turn ends now; the answer will"
+            f" wake you as an agent_message with in_reply_to {request_id}, or a timer_fired"
+            f" if none comes within {wait}."
+        ),
+        effects=(ask, timeout),
+    )
+
+
+@on_loop
+def broadcast(ctx: ToolContext, tag: str, message: str) -> ToolResult:
+    """Send the same message to every other agent that has a tag, without waiting
+    for answers. Each receives it as an agent_message from you.
+
+    Args:
+        tag: The tag, exactly (for example "support").
+        message: The text to send, complete enough to understand on its own.
+    """
+    directory = _directory(ctx)
+    recipients = [name for name in directory.tagged(tag) if name != ctx.agent]
+    if not recipients:
+        raise ToolError(f"No other agent has the tag {tag!r}. {_roster(directory, ctx.agent)}")
+    _check_text(message)
+    effects = tuple(
+        AssistantMessage(agent=ctx.agent, seq=0, at=0.0, text=message, to=name)
+        for name in recipients
+    )
+    count = f"{len(recipients):,} agent{'' if len(recipients) == 1 else 's'}"
+    return ToolResult(
+        content=f"Sent to {count} tagged {tag!r}: {_listed(recipients)}.", effects=effects
+    )
+
+
+def _directory(ctx: ToolContext) -> Directory:
+    if ctx.directory is None:
+        raise ToolError("You cannot message other agents: you run alone, with no directory.")
+    return ctx.directory
+
+
+def _recipient(ctx: ToolContext, agent: str) -> str:
+    directory = _directory(ctx)
+    if agent == ctx.agent:
+        raise ToolError(
+            f"{agent!r} is you: write to another agent. {_roster(directory, ctx.agent)}"
+        )
+    if agent not in directory:
+        raise ToolError(f"There is no agent named {agent!r}. {_roster(directory, ctx.agent)}")
+    return agent
+
+
+def _check_text(message: str) -> None:
+    if not message.strip():
+        raise ToolError("The message is empty: write the text the other agent should read.")
+
+
+def _roster(directory: Directory, me: str) -> str:
+    others = [name for name in directory.names() if name != me]
+    if not others:
+        return "There are no other agents."
+    return f"The agents you can write to: {_listed(others)}."
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED_AGENTS])
+    if len(names) > MAX_LISTED_AGENTS:
+        shown += f" … and {len(names) - MAX_LISTED_AGENTS:,} more"
+    return shown
+
+
 # --- the registry -----------------------------------------------------------------------
 
 
@@ -340,17 +499,33 @@ BUILTIN_FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     function_spec(archival_memory_search, heartbeat=True, context=ToolContext),
     function_spec(set_timer, context=ToolContext),
+    function_spec(send_message_to_agent, heartbeat=True, context=ToolContext),
+    function_spec(ask_agent, context=ToolContext),
+    function_spec(broadcast, heartbeat=True, context=ToolContext),
 )
 """The built-in functions, in the order the model is shown them."""
 
 
-def builtin_registry(extra: Iterable[FunctionSpec] = ()) -> FunctionRegistry:
+_MESSAGING = frozenset({"send_message_to_agent", "ask_agent", "broadcast"})
+
+
+def builtin_registry(
+    extra: Iterable[FunctionSpec] = (), *, messaging: bool = False
+) -> FunctionRegistry:
     """The built-in functions, then ``extra`` (user tools), as one registry.
+
+    Args:
+        extra: User tools.
+        messaging: Include the functions that write to other agents. Only an agent
+            that has a directory of others can use them, and every function shown
+            costs prompt tokens in every step (these three about 550).
 
     Raises:
         UsageError: a user tool has the name of a built-in, or two share a name.
     """
-    registry = FunctionRegistry(BUILTIN_FUNCTIONS)
+    registry = FunctionRegistry(
+        spec for spec in BUILTIN_FUNCTIONS if messaging or spec.name not in _MESSAGING
+    )
     for spec in extra:
         if spec.name in registry:
             raise UsageError(

@@ -1,11 +1,19 @@
-"""Starting agents on a runtime: the agent actor, its processor, and archival memory on demand.
+"""Starting agents on a runtime: the agent actor, its processor, archival memory on
+demand, and the directory through which agents find each other.
 
 ```
-spawn_agent(runtime, "ada", log=…, llm=…)
+spawn_agent(runtime, "ada", log=…, llm=…, directory=…)
    ├─ "ada/processor"  Processor(llm)
-   └─ "ada"            AgentActor  ──► archival() ──► LazyArchival: opened by its own task
-                                                      on first use, closed with the block
+   ├─ "ada"            AgentActor  ──► archival() ──► LazyArchival: opened by its own task
+   │                                                  on first use, closed with the block
+   └─ directory        "ada" registered now; its tags when its actor has read its
+                       agent_created (so tags are known once the agent has started)
 ```
+
+An :class:`AgentDirectory` is the host's list of the agents of one runtime, by
+name and tag; the messaging functions read it (as a :class:`Directory`), and the
+agents deliver to each other by looking the name up in the runtime. An agent
+whose actor has stopped drops out of it.
 
 Opening LanceDB is slow (seconds), and most turns never touch archival memory,
 so it is opened the first time a function needs it. The store lives in a task of
@@ -21,7 +29,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import anyio
 import anyio.abc
 
-from .._exceptions import MemvisorError, UsageError
+from .._exceptions import MemvisorError, UnknownActorError, UsageError
 from ..actors import ActorRef, Runtime
 from ..events import EventLog
 from ..llm._functions import FunctionSpec
@@ -32,7 +40,7 @@ from ._builtins import builtin_registry
 from ._processor import Processor
 from ._toolkit import ToolError
 
-__all__ = ["LazyArchival", "lazy_archival", "no_archival", "spawn_agent"]
+__all__ = ["AgentDirectory", "LazyArchival", "lazy_archival", "no_archival", "spawn_agent"]
 
 
 def spawn_agent(
@@ -45,6 +53,7 @@ def spawn_agent(
     tools: Iterable[FunctionSpec] = (),
     config: AgentConfig = AgentConfig(),  # noqa: B008 (frozen)
     observe: Observer | None = None,
+    directory: AgentDirectory | None = None,
 ) -> ActorRef[AgentRequest, TurnReport]:
     """Start agent ``name`` (its log must begin with ``agent_created``) and its processor.
 
@@ -58,13 +67,16 @@ def spawn_agent(
         tools: User functions offered besides the built-ins (see ``user_tool``).
         config: Step limits, tool limits, the default model.
         observe: Called with each event right after it is logged.
+        directory: The agents it can message (and be messaged by): it is
+            registered there, and offered the messaging functions. Without one
+            it runs alone and is not shown them.
 
     Raises:
         UsageError: a tool reuses a built-in's name, or an actor by that name runs.
     """
-    functions = builtin_registry(tools)
+    functions = builtin_registry(tools, messaging=directory is not None)
     processor = runtime.spawn(f"{name}/processor", lambda: Processor(llm))
-    return runtime.spawn(
+    ref = runtime.spawn(
         name,
         lambda: AgentActor(
             log=log,
@@ -73,8 +85,63 @@ def spawn_agent(
             archival=archival or no_archival,
             config=config,
             observe=observe,
+            directory=directory,
         ),
     )
+    if directory is not None:
+        directory.register(name)
+    return ref
+
+
+class AgentDirectory:
+    """The agents of one runtime, by name and tag: what the messaging functions see.
+
+    Implements :class:`Directory`. :func:`spawn_agent` registers each agent; its
+    actor registers its tags (from its ``agent_created``) when it starts. A host
+    that knows the tags sooner may register them itself, before spawning.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._tags: dict[str, tuple[str, ...]] = {}
+        self._tagged: dict[str, set[str]] = {}
+
+    def register(self, name: str, tags: Iterable[str] | None = None) -> None:
+        """Add agent ``name``, or change its tags; ``None`` keeps the tags it has."""
+        old = self._tags.get(name, ())
+        new = old if tags is None else tuple(dict.fromkeys(tags))
+        for tag in old:
+            self._tagged[tag].discard(name)
+        for tag in new:
+            self._tagged.setdefault(tag, set()).add(name)
+        self._tags[name] = new
+
+    def forget(self, name: str) -> None:
+        """Remove agent ``name`` (a stopped agent drops out anyway)."""
+        for tag in self._tags.pop(name, ()):
+            self._tagged[tag].discard(name)
+
+    def tags_of(self, name: str) -> tuple[str, ...]:
+        """The tags agent ``name`` was registered with."""
+        return self._tags.get(name, ())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._tags and self._live(name)
+
+    def names(self) -> list[str]:
+        """Every registered agent whose actor runs, sorted."""
+        return sorted(name for name in self._tags if self._live(name))
+
+    def tagged(self, tag: str) -> list[str]:
+        """The running agents with ``tag``, sorted."""
+        return sorted(name for name in self._tagged.get(tag, ()) if self._live(name))
+
+    def _live(self, name: str) -> bool:
+        try:
+            self._runtime.lookup(name)
+        except UnknownActorError:
+            return False
+        return True
 
 
 async def no_archival() -> ArchivalStore:

@@ -24,6 +24,11 @@ Invariants:
   one), then :class:`Limit`.
 * A call recorded as ``tool_called`` without its ``tool_returned`` (the process
   died while it ran) is never silently dropped: :class:`Recover` comes first.
+
+Messages between agents are decided here too, from the log alone:
+:func:`outgoing` says what an ``assistant_message`` to another agent becomes
+in the recipient's mailbox (a reply, when the turn answers that agent's ask),
+and :func:`answered_ask` which waiting ask an incoming reply settles.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import msgspec
 
 from ..events import (
     AgentMessage,
+    AssistantMessage,
     ContextCompacted,
     ErrorEvent,
     Event,
@@ -76,8 +82,10 @@ __all__ = [
     "TurnConfig",
     "Yield",
     "advance",
+    "answered_ask",
     "calls_of",
     "next_action",
+    "outgoing",
     "tools_tokens",
 ]
 
@@ -112,6 +120,9 @@ class Turn(msgspec.Struct, frozen=True, kw_only=True):
     """Something asks for a step: an inbound event, a heartbeat, a failed call, an alert."""
     overflow: bool = False
     """The last step's prompt was refused as too long: compact before stepping again."""
+    reply_to: AgentMessage | None = None
+    """The ask (an ``agent_message`` with a ``request_id``) that started this turn: the
+    turn's messages to its sender are the answer (see :func:`outgoing`)."""
 
     @property
     def idle(self) -> bool:
@@ -185,10 +196,11 @@ def advance(turn: Turn, event: Event, state: AgentState) -> Turn:
         case UserMessage() | ExternalEvent() | AgentMessage() | TimerFired():
             if not (isinstance(event, TimerFired) and _paused(state, event.at)):
                 # (a timer firing while heartbeats are paused is logged, and waits)
+                ask = event if isinstance(event, AgentMessage) and event.request_id else None
                 new = (
-                    Turn(cause=event.seq, again=True)
+                    Turn(cause=event.seq, again=True, reply_to=ask)
                     if turn.idle
-                    else msgspec.structs.replace(turn, again=True)
+                    else msgspec.structs.replace(turn, again=True, reply_to=turn.reply_to or ask)
                 )
         case LLMResponded():
             new = msgspec.structs.replace(
@@ -243,6 +255,52 @@ def _without(calls: tuple[ToolCall, ...], call_id: str) -> tuple[ToolCall, ...]:
 
 def _paused(state: AgentState, at: float) -> bool:
     return state.paused_until is not None and at < state.paused_until
+
+
+# --- messages between agents -------------------------------------------------------------
+
+
+def outgoing(event: Event, turn: Turn) -> AgentMessage | None:
+    """What ``event``, logged in ``turn``, delivers to another agent: nothing unless
+    it is an ``assistant_message`` with a ``to``.
+
+    The recipient logs it as an ``agent_message`` from this agent whose ``cause``
+    is ``event.seq`` (a seq of the sender's log). It carries the ask's
+    ``request_id`` when ``event`` asks for a reply, and ``in_reply_to`` when the
+    turn answers an ask of the recipient's: a message to the asker during that
+    turn is the answer.
+    """
+    if not isinstance(event, AssistantMessage) or event.to is None:
+        return None
+    ask = turn.reply_to
+    in_reply_to = None
+    if ask is not None and event.request_id is None and event.to == ask.sender:
+        in_reply_to = ask.request_id
+    return AgentMessage(
+        agent=event.to,
+        seq=0,
+        at=0.0,
+        cause=event.seq,
+        sender=event.agent,
+        text=event.text,
+        request_id=event.request_id,
+        in_reply_to=in_reply_to,
+    )
+
+
+def answered_ask(state: AgentState, message: AgentMessage) -> str | None:
+    """The id of the timeout timer that ``message`` settles, if it answers an ask the
+    agent still waits on; else ``None`` (not a reply, or it came after the timeout).
+
+    ``ask_agent`` names an ask ``ask-<seq of its call>`` and its timer the same,
+    so a reply can never cancel a timer set for another purpose.
+    """
+    reply_to = message.in_reply_to
+    if reply_to is None or not reply_to.startswith("ask-"):
+        return None
+    if not any(t.timer_id == reply_to for t in state.timers):
+        return None
+    return reply_to
 
 
 # --- the decision ------------------------------------------------------------------------

@@ -88,6 +88,8 @@ class AgentCreated(_Base, frozen=True, kw_only=True, tag="agent_created"):
     """Context window of the model, in tokens."""
     forked_from: str | None = None
     """``"agent@seq"`` when this agent was forked from another's log."""
+    tags: tuple[str, ...] = ()
+    """Labels other agents can reach it by (``broadcast(tag, message)``)."""
 
 
 class UserMessage(_Answer, frozen=True, kw_only=True, tag="user_message"):
@@ -191,6 +193,9 @@ class AssistantMessage(_Answer, frozen=True, kw_only=True, tag="assistant_messag
     text: str
     to: str | None = None
     """Recipient other than the user (an agent's name), if any."""
+    request_id: str | None = None
+    """Set when this message asks ``to`` for a reply (``ask_agent``): the reply comes
+    back as an ``agent_message`` with this ``in_reply_to``."""
 
 
 class StepLimited(_Answer, frozen=True, kw_only=True, tag="step_limited"):

@@ -132,9 +132,14 @@ def echo(context: PolicyContext) -> Handler:
 
 
 def rumour(context: PolicyContext) -> Handler:
-    """Passes on news it had not heard to ``fanout`` random peers (default 3)."""
+    """Passes on news it had not heard to ``fanout`` peers (default 3): random ones,
+    or, with ``root`` naming the agent that hears it first, its children in a
+    gossip tree over every agent (an order drawn from the scenario's seed): the
+    news then reaches everyone, each told once."""
     fanout = int(context.params.get("fanout", 3))
     rng = context.rng
+    root = context.params.get("root")
+    children = None if root is None else _tree_children(context, str(root), fanout)
     known: set[str] = set()
     count = 0
 
@@ -148,8 +153,11 @@ def rumour(context: PolicyContext) -> Handler:
             return reply_with_text("I knew that already.")
         known.add(news)
         count += 1
-        peers = [p for p in context.peers if p != seen.sender]
-        chosen = rng.sample(peers, min(fanout, len(peers)))
+        if children is not None:
+            chosen = children
+        else:
+            peers = [p for p in context.peers if p != seen.sender]
+            chosen = rng.sample(peers, min(fanout, len(peers)))
         note = ("core_memory_append", {"name": "human", "content": f"News: {news}"})
         tells = [
             ("send_message_to_agent", {"agent": peer, "message": f"Did you hear? {news}"})
@@ -158,6 +166,15 @@ def rumour(context: PolicyContext) -> Handler:
         return _calls(note, *tells, tag=f"rumour{count}")
 
     return handle
+
+
+def _tree_children(context: PolicyContext, root: str, fanout: int) -> list[str]:
+    others = sorted(n for n in (*context.peers, context.agent) if n != root)
+    random.Random(context.seed).shuffle(others)
+    order = [root, *others]  # the same order for every agent: the same tree
+    me = order.index(context.agent)
+    first = fanout * me + 1
+    return order[first : first + fanout]
 
 
 def negotiator(context: PolicyContext) -> Handler:

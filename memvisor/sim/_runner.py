@@ -31,6 +31,7 @@ from .._exceptions import ConfigError
 from ..actors import ActorRef, Runtime, open_runtime
 from ..agent import (
     AgentConfig,
+    AgentDirectory,
     AgentRequest,
     Deliver,
     Inbound,
@@ -139,9 +140,11 @@ async def _simulate(
                 await log.append([_created(group, name, scenario)])
         progress(f"{len(names)} agents created; simulating {scenario.duration} of virtual time")
         async with open_runtime(clock_start=scenario.epoch, mailbox_size=256) as runtime:
+            directory = AgentDirectory(runtime)
             refs = {}
             for group in scenario.agents:
                 for name in group.names:
+                    directory.register(name, group.tags)
                     refs[name] = spawn_agent(
                         runtime,
                         name,
@@ -151,6 +154,7 @@ async def _simulate(
                             model=group.model or "scripted",
                             tools=ToolLimits(threads=False),
                         ),
+                        directory=directory,
                     )
             for item in scenario.inputs:
                 _schedule(runtime, refs[item.agent], item, scenario)
@@ -170,6 +174,7 @@ def _created(group: AgentGroup, name: str, scenario: Scenario) -> AgentCreated:
             BlockSpec(label="human", value=group.human),
         ),
         context_window=group.context_window,
+        tags=group.tags,
     )
 
 

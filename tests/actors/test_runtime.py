@@ -677,3 +677,73 @@ def test_an_actor_without_receive_cannot_be_instantiated() -> None:
 
 def _run_virtual(main: Callable[[], Awaitable[None]]) -> None:
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+# --- deliver_soon --------------------------------------------------------------------
+
+
+async def test_deliver_soon_never_waits_and_keeps_the_order_past_a_full_mailbox() -> None:
+    probe = Probe()
+    async with open_runtime() as runtime:
+        ref = runtime.spawn("slow", lambda: Recorder(probe), mailbox_size=2)
+        await ref.tell("block")
+        await probe.blocked.wait()
+        for i in range(10):  # 2 fit; 8 wait in the background, none blocks this task
+            runtime.deliver_soon(ref, f"m{i}")
+        assert ref.statistics().queued == 2
+        assert runtime.statistics().overflow == 8
+        with pytest.raises(MailboxFullError):  # the mailbox itself stays bounded
+            ref.tell_nowait("other")
+        runtime.deliver_soon(ref, "m10")  # behind the waiting ones, even with room later
+        probe.release.set()
+        await wait_until(lambda: len(probe.received) == 12)
+        assert runtime.statistics().overflow == 0
+    assert probe.received == ["block", *(f"m{i}" for i in range(11))]
+
+
+async def test_two_actors_delivering_to_each_other_through_full_mailboxes_do_not_deadlock() -> (
+    None
+):
+    counts = {"ping": 0, "pong": 0}
+
+    class Echo(Actor[int, None]):
+        """Answers each number with the next one, to the other actor, 50 times."""
+
+        def __init__(self, other: str) -> None:
+            self.other = other
+
+        async def receive(self, message: int) -> None:
+            counts[self.context.name] += 1
+            if message < 50:
+                other = self.context.runtime.lookup(self.other)
+                for _ in range(3):  # more than the other's mailbox holds
+                    self.context.runtime.deliver_soon(other, message + 1)
+
+    async with open_runtime(mailbox_size=1) as runtime:
+        ping = runtime.spawn("ping", lambda: Echo("pong"))
+        runtime.spawn("pong", lambda: Echo("ping"))
+        await ping.tell(49)
+        await wait_until(lambda: counts["pong"] == 3 and runtime.statistics().overflow == 0)
+    assert counts == {"ping": 1, "pong": 3}
+
+
+def test_deliver_soon_to_a_stopped_actor_raises_and_a_message_left_waiting_is_dropped() -> None:
+    probe = Probe()
+
+    async def main() -> None:
+        async with open_runtime(drain_timeout=1.0) as runtime:
+            ref = runtime.spawn("stuck", lambda: Recorder(probe), mailbox_size=1)
+            await ref.tell("block-forever")
+            await probe.blocked.wait()
+            runtime.deliver_soon(ref, "queued")
+            runtime.deliver_soon(ref, "waiting")
+            assert runtime.statistics().overflow == 1
+            other = runtime.spawn("other", lambda: Recorder(Probe()))
+            await runtime.stop("other")
+            with pytest.raises(ActorClosedError):
+                runtime.deliver_soon(other, "too late")
+        # Shutdown gave up on the stuck actor; what waited for room went nowhere, quietly.
+        assert runtime.statistics().overflow == 0
+        assert probe.received == ["block-forever"]
+
+    _run_virtual(main)

@@ -218,6 +218,9 @@ EXPECTED_PARAMETERS = {
     "archival_memory_insert": ["content", "request_heartbeat"],
     "archival_memory_search": ["query", "page", "request_heartbeat"],
     "set_timer": ["seconds", "reason"],
+    "send_message_to_agent": ["agent", "message", "request_heartbeat"],
+    "ask_agent": ["agent", "message", "timeout_seconds"],
+    "broadcast": ["tag", "message", "request_heartbeat"],
 }
 
 
@@ -262,8 +265,11 @@ def test_registry_puts_user_tools_after_builtins_and_refuses_a_clash() -> None:
         """Shadow the built-in."""
         return message
 
-    registry = builtin_registry([user_tool(weather)])
+    registry = builtin_registry([user_tool(weather)], messaging=True)
     assert registry.names == (*EXPECTED_PARAMETERS, "weather")
+    messaging = {"send_message_to_agent", "ask_agent", "broadcast"}
+    alone = [name for name in EXPECTED_PARAMETERS if name not in messaging]
+    assert builtin_registry([user_tool(weather)]).names == (*alone, "weather")
     with pytest.raises(UsageError, match="send_message"):
         builtin_registry([user_tool(send_message)])
     with pytest.raises(UsageError, match="weather"):

@@ -321,7 +321,7 @@ async def test_builtins_that_only_compute_run_on_the_loop() -> None:
     from memvisor.agent._tools import _ON_LOOP
 
     pure = {"send_message", "pause_heartbeats", "core_memory_append", "core_memory_replace"}
-    pure.add("set_timer")
+    pure |= {"set_timer", "send_message_to_agent", "ask_agent", "broadcast"}
     assert {spec.name for spec in BUILTIN_FUNCTIONS if spec.fn in _ON_LOOP} == pure
 
 

@@ -67,3 +67,30 @@ def test_the_sim_command_prints_the_summary(tmp_path: Path) -> None:
     missing = CliRunner().invoke(cli, ["sim", str(tmp_path / "nope.toml")])
     assert missing.exit_code == 1
     assert "cannot read the scenario" in missing.output
+
+
+def test_news_told_to_one_villager_reaches_every_other(tmp_path: Path) -> None:
+    summary = run_scenario(load_scenario(EXAMPLES / "rumour.toml", scale=60), tmp_path)
+    assert summary.messages_exchanged == 59  # each villager told once, by its parent
+    logs = anyio.run(_logs, tmp_path / "events.sqlite3")
+    from memvisor.events import AgentMessage, decode_event
+
+    heard = {
+        name
+        for name, frames in logs.items()
+        if any(isinstance(decode_event(f), AgentMessage) for f in frames)
+    }
+    assert heard == {f"villager-{i}" for i in range(1, 60)}
+
+
+def test_the_negotiators_agree_within_both_limits(tmp_path: Path) -> None:
+    run_scenario(load_scenario(EXAMPLES / "negotiation.toml"), tmp_path)
+    logs = anyio.run(_logs, tmp_path / "events.sqlite3")
+    from memvisor.events import decode_event
+
+    said = [
+        e.text
+        for e in map(decode_event, logs["buyer"])
+        if isinstance(e, AssistantMessage) and e.to is None
+    ]
+    assert said == ["Deal with seller at 120."]
