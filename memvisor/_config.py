@@ -149,6 +149,15 @@ def _check(config: Config, path: Path) -> None:
     for i, webhook in enumerate(config.webhooks):
         if webhook.secret_env and webhook.token_env:
             raise ConfigError(f"{path}: webhooks[{i}]: give secret_env or token_env, not both")
+    from .sources._schedule import parse_cron, parse_every
+
     for i, timer in enumerate(config.timers):
         if (timer.every is None) == (timer.cron is None):
             raise ConfigError(f"{path}: timers[{i}]: give exactly one of every and cron")
+        try:
+            if timer.every is not None:
+                parse_every(timer.every)
+            else:
+                parse_cron(timer.cron or "")
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: timers[{i}]: {exc}") from None

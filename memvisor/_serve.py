@@ -46,7 +46,7 @@ from .events import AgentCreated, BlockSpec, EventLog, TimerSet, open_sqlite_log
 from .llm import OpenAIClient
 from .memory import ArchivalStore, fold_all
 from .sources._inbox import Inbox, LogOutbox
-from .sources._schedule import parse_every
+from .sources._schedule import Every, next_fire, parse_cron, parse_every
 from .sources._watch import WatchSpec, watch
 from .sources._webhook import serve_webhooks, webhook_app
 from .sources._webhook_rules import WebhookAuth
@@ -206,16 +206,27 @@ async def _arm_config_timers(
         state = fold_all(await log.read(entry.agent))
         if any(t.timer_id == timer_id for t in state.timers):
             continue
-        if entry.every is None:
-            continue  # cron: see _arm_cron (not yet)
-        every = parse_every(entry.every)
-        timer = TimerSet(
-            agent="",
-            seq=0,
-            at=0.0,
-            timer_id=timer_id,
-            due=now() + every,
-            every=every,
-            text=entry.text,
-        )
+        if entry.cron is not None:
+            due = next_fire(now(), parse_cron(entry.cron))
+            timer = TimerSet(
+                agent="",
+                seq=0,
+                at=0.0,
+                timer_id=timer_id,
+                due=due,
+                cron=entry.cron,
+                text=entry.text,
+            )
+        else:
+            assert entry.every is not None  # the config checks: one of every and cron
+            schedule = Every(seconds=parse_every(entry.every))
+            timer = TimerSet(
+                agent="",
+                seq=0,
+                at=0.0,
+                timer_id=timer_id,
+                due=schedule.next_fire(now()),
+                every=schedule.seconds,
+                text=entry.text,
+            )
         await refs[entry.agent].ask(Amend(event=timer))

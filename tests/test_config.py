@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,14 @@ def test_a_missing_file_and_a_missing_secret_are_config_errors(
         config.webhook_secret(config.webhooks[0])
     monkeypatch.setenv("SUPPORT_WEBHOOK_SECRET", "s3cret")
     assert config.webhook_secret(config.webhooks[0]) == (b"s3cret", None)
+
+
+@pytest.mark.parametrize(
+    ("timer", "message"),
+    [('every = "soon"', "timers[0]"), ('cron = "61 * * * *"', "timers[0]")],
+)
+def test_a_bad_schedule_is_named(tmp_path: Path, timer: str, message: str) -> None:
+    path = tmp_path / "memvisor.toml"
+    path.write_text(f"[[agents]]\nname = 'a'\n[[timers]]\nagent = 'a'\ntext = 't'\n{timer}")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)

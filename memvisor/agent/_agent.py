@@ -68,6 +68,7 @@ from ..llm._types import LLMRequest
 from ..memory._archival_model import ArchivalStore
 from ..memory._compaction import Evict, compaction_event, evicted_messages
 from ..memory._state import AgentState, fold
+from ..sources._schedule import next_fire, parse_cron
 from ._builtins import BUILTIN_FUNCTIONS
 from ._processor import Completed, Failed, LLMCall, LLMOutcome, Overflowed
 from ._summary import fallback_summary, summary_request
@@ -486,8 +487,12 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
     def _fold(self, event: Event) -> None:
         self._state = fold(self._state, event)
         self._turn = advance(self._turn, event, self._state)
-        if isinstance(event, TimerFired) and not self._armed(event.timer_id):
-            self._timers.pop(event.timer_id, None)  # a one-off timer is spent
+        if isinstance(event, TimerFired):
+            timer = next((t for t in self._state.timers if t.timer_id == event.timer_id), None)
+            if timer is None:
+                self._timers.pop(event.timer_id, None)  # a one-off timer is spent
+            elif timer.cron is not None:
+                self._arm(timer)  # a calendar timer: its next firing
 
     # --- timers ------------------------------------------------------------------------
 
@@ -514,7 +519,10 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
                 text=timer.text,
             )
         )
-        if timer.every is None:
+        if timer.cron is not None:
+            when = next_fire(self.context.now(), parse_cron(timer.cron))
+            self._timers[timer.timer_id] = runtime.call_at(when, me, fire)
+        elif timer.every is None:
             self._timers[timer.timer_id] = runtime.call_at(timer.due, me, fire)
         else:
             first = max(0.0, timer.due - self.context.now())

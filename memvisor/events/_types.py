@@ -134,6 +134,9 @@ class TimerSet(_Answer, frozen=True, kw_only=True, tag="timer_set"):
     every: float | None = None
     """Interval in seconds for a repeating timer."""
     text: str = ""
+    cron: str | None = None
+    """A cron expression (five fields, UTC) for a timer that fires on a calendar;
+    ``due`` is then its first firing."""
 
 
 class TimerCancelled(_Answer, frozen=True, kw_only=True, tag="timer_cancelled"):

@@ -245,7 +245,7 @@ def _fold_timer_fired(state: AgentState, event: TimerFired) -> AgentState:
     timers = tuple(
         timer
         for timer in state.timers
-        if timer.timer_id != event.timer_id or timer.every is not None
+        if timer.timer_id != event.timer_id or timer.every is not None or timer.cron is not None
     )
     return msgspec.structs.replace(new, timers=timers)
 

@@ -92,11 +92,12 @@ async def running(
     config: AgentConfig | None = None,
     context_window: int = 8192,
     tools: Sequence[Callable[..., object]] = (),
+    start: float = T0,
 ) -> AsyncIterator[tuple[ActorRef[AgentRequest, TurnReport], EventLog]]:
     if log is None:
         log = MemoryEventLog()
         await log.append([created(context_window)])
-    async with open_runtime(clock_start=T0) as runtime:
+    async with open_runtime(clock_start=start) as runtime:
         ref = spawn_agent(
             runtime,
             NAME,
@@ -543,5 +544,26 @@ def test_an_amendment_is_logged_by_the_agent_and_arms_its_timers() -> None:
             events = await check_log(log)
         assert [e.text for e in events if isinstance(e, TimerFired)] == ["tick"]
         assert len(llm.requests) == 2  # the timer woke the agent once
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_a_cron_timer_fires_on_its_calendar_and_again_after_a_restart() -> None:
+    async def main() -> None:
+        log = MemoryEventLog()
+        await log.append([created()])
+        llm = ScriptedLLM(lambda request: say("Good morning."))
+        # T0 is Wednesday 2025-01-01 00:00 UTC: the next 09:00 is T0 + 9 h.
+        timer = TimerSet(
+            agent="", seq=0, at=0.0, timer_id="t", due=T0 + 9 * 3600, cron="0 9 * * *", text="9am"
+        )
+        async with running(llm, log=log) as (ada, _):
+            await ada.ask(Amend(event=timer))
+            await trio.sleep(9 * 3600 + 60)
+        restart = T0 + 9 * 3600 + 60
+        async with running(llm, log=log, start=restart):  # re-armed from the log
+            await trio.sleep(24 * 3600)
+        fired = [e.at for e in await check_log(log) if isinstance(e, TimerFired)]
+        assert [round((at - T0) / 3600) for at in fired] == [9, 33]
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
