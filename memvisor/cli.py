@@ -145,12 +145,26 @@ def _summary(event: Event) -> str:
 def _register_subcommands() -> None:
     from ._cli_agents import agents
     from ._cli_chat import chat
+    from ._cli_lineage import diff, export, fork, import_
     from ._cli_memory import attach, load, sources
     from ._cli_send import send
     from ._cli_serve import serve
     from ._cli_sim import sim
 
-    for command in (agents, send, chat, serve, load, attach, sources, sim):
+    for command in (
+        agents,
+        send,
+        chat,
+        serve,
+        load,
+        attach,
+        sources,
+        sim,
+        fork,
+        diff,
+        export,
+        import_,
+    ):
         cli.add_command(command)
 
 

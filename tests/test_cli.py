@@ -26,6 +26,10 @@ COMMANDS = [
     ["load"],
     ["attach"],
     ["sources"],
+    ["fork"],
+    ["diff"],
+    ["export"],
+    ["import"],
 ]
 _MAIN = "from memvisor.cli import main; main()"
 

@@ -10,10 +10,20 @@ from ._codec import EVENT_TYPES as EVENT_TYPES
 from ._codec import decode_event as decode_event
 from ._codec import encode_event as encode_event
 from ._codec import event_type as event_type
+from ._lineage import Difference as Difference
+from ._lineage import first_difference as first_difference
+from ._lineage import fork_events as fork_events
 from ._log import Durability as Durability
 from ._log import EventLog as EventLog
 from ._log import LogStatistics as LogStatistics
 from ._log import MemoryEventLog as MemoryEventLog
+from ._portable import EXPORT_FORMAT as EXPORT_FORMAT
+from ._portable import EXPORT_VERSION as EXPORT_VERSION
+from ._portable import ExportedLog as ExportedLog
+from ._portable import ExportHeader as ExportHeader
+from ._portable import export_lines as export_lines
+from ._portable import parse_export as parse_export
+from ._portable import rename as rename
 from ._recall import MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from ._recall import RECALL_ROLES as RECALL_ROLES
 from ._recall import RecallEntry as RecallEntry
@@ -50,6 +60,8 @@ from ._types import UserMessage as UserMessage
 
 __all__ = [
     "EVENT_TYPES",
+    "EXPORT_FORMAT",
+    "EXPORT_VERSION",
     "MAX_PAGE_SIZE",
     "RECALL_ROLES",
     "AgentCreated",
@@ -59,10 +71,13 @@ __all__ = [
     "ContextCompacted",
     "ContextRewound",
     "CoreMemoryEdited",
+    "Difference",
     "Durability",
     "ErrorEvent",
     "Event",
     "EventLog",
+    "ExportHeader",
+    "ExportedLog",
     "ExternalEvent",
     "HeartbeatsPaused",
     "LLMResponded",
@@ -88,8 +103,13 @@ __all__ = [
     "decode_event",
     "encode_event",
     "event_type",
+    "export_lines",
+    "first_difference",
+    "fork_events",
     "message_of",
     "open_sqlite_log",
+    "parse_export",
+    "rename",
 ]
 
 _fixup(__name__, globals())
