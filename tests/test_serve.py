@@ -16,7 +16,7 @@ import anyio
 import httpx2 as httpx
 import pytest
 
-from memvisor.events import AgentCreated, ExternalEvent, open_sqlite_log
+from memvisor.events import AgentCreated, AssistantMessage, ExternalEvent, open_sqlite_log
 from memvisor.sources import webhook_signature
 
 from .llm.fake_openai import FakeOpenAI, fake_openai, function_call
@@ -209,3 +209,73 @@ def test_serve_without_an_llm_says_how_to_configure_one(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "OPENAI_BASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- shutdown and crashes ---------------------------------------------------------------------
+
+
+def logged_inbox_ids(home: Path) -> list[int]:
+    """The inbox ids of the events the agent has logged, in log order."""
+    return [
+        e.inbox
+        for e in events_of(home, "support")
+        if isinstance(e, ExternalEvent) and e.inbox is not None
+    ]
+
+
+def test_sigterm_lets_the_turn_in_flight_finish(tmp_path: Path, server: FakeOpenAI) -> None:
+    port = free_port()
+    (tmp_path / "memvisor.toml").write_text(CONFIG.format(port=port))
+    home = tmp_path / "home"
+    reply: dict[str, object] = {"message": "Order 7 ships today."}
+    server.policy = lambda body: function_call("send_message", reply, delay=2.0)  # slow model
+    proc = start(tmp_path, server, port)
+    try:
+        assert signed_post(port, {"text": "Where is order 7?"}).status_code == 202
+        wait_for(lambda: len(server.requests) >= 1)  # the model is thinking: a turn in flight
+    except BaseException:
+        proc.kill()
+        raise
+    err = stop(proc)  # SIGTERM, then exit 0
+    assert "stopped" in err
+    events = events_of(home, "support")
+    replies = [e.text for e in events if isinstance(e, AssistantMessage) and e.to is None]
+    assert replies == ["Order 7 ships today."]
+    assert logged_inbox_ids(home) == [1]
+
+
+def test_a_killed_serve_hands_every_accepted_event_to_its_agent_after_a_restart(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    port = free_port()
+    (tmp_path / "memvisor.toml").write_text(CONFIG.format(port=port))
+    home = tmp_path / "home"
+    reply: dict[str, object] = {"message": "Thanks, noted."}
+    server.policy = lambda body: function_call("send_message", reply, delay=5.0)  # slow model
+    proc = start(tmp_path, server, port)
+    try:
+        accepted = []
+        for i in range(8):
+            answer = signed_post(port, {"text": f"ticket {i}"}, key=f"ticket-{i}")
+            assert answer.status_code == 202, answer.text
+            accepted.append(answer.json()["id"])
+    finally:
+        proc.kill()  # SIGKILL: no clean shutdown at all
+        proc.communicate(timeout=30)
+    assert accepted == list(range(1, 9))
+    assert len(logged_inbox_ids(home)) < len(accepted)  # most were still in the inbox only
+
+    server.policy = lambda body: function_call("send_message", reply)
+    proc = start(tmp_path, server, port)
+    try:
+        wait_for(lambda: set(accepted) <= set(logged_inbox_ids(home)), timeout=60)
+        again = signed_post(port, {"text": "ticket 0"}, key="ticket-0")
+        assert again.status_code == 200  # the keys survived the crash too
+        assert again.json() == {"duplicate": True, "id": 1}
+    finally:
+        stop(proc)
+    assert logged_inbox_ids(home) == accepted  # each exactly once, in order
+    texts = [
+        e.text for e in events_of(home, "support") if isinstance(e, ExternalEvent) and e.inbox
+    ]
+    assert texts == [f"ticket {i}" for i in range(8)]

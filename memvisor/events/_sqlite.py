@@ -389,6 +389,7 @@ class SqliteEventLog:
         self._closing = False
         self._closed = False
         self._reader = anyio.CapacityLimiter(1)
+        self._seq_lookup = anyio.Lock()
         self._writer = anyio.Lock()  # a commit or a delete: one at a time on the writer
         self._appends = self._events = self._commits = 0
 
@@ -408,12 +409,17 @@ class SqliteEventLog:
         if self._closing:
             raise LogError("the log is closed", actor_id=events[0].agent)
         agent = events[0].agent
-        expected = self._next_seq.get(agent)
-        if expected is None:
-            last = await self.last_seq(agent)
-            expected = self._next_seq.setdefault(agent, last + 1)
-        check_append(events, expected - 1)
-        self._next_seq[agent] = events[-1].seq + 1  # reserved until the commit says otherwise
+        if agent not in self._next_seq or self._seq_lookup.locked():
+            # FIFO: appends that arrive while a stream's next seq is looked up wait in
+            # arrival order, so callers that claimed consecutive seqs check in order.
+            async with self._seq_lookup:
+                if agent not in self._next_seq:
+                    self._next_seq[agent] = await self.last_seq(agent) + 1
+                check_append(events, self._next_seq[agent] - 1)
+                self._next_seq[agent] = events[-1].seq + 1
+        else:
+            check_append(events, self._next_seq[agent] - 1)
+            self._next_seq[agent] = events[-1].seq + 1  # reserved until the commit says otherwise
         batch = self._pending
         index = len(batch.spans)
         batch.spans.append((agent, batch.rows, len(events)))

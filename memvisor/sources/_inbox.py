@@ -48,6 +48,8 @@ class _Box:
         self.keys = keys
         self.forwarded = 0  # ids up to this one are in the agent's mailbox or log
         self.news = anyio.Event()
+        self.stale = False  # an append failed: next_id may be past the log's end
+        self.resync = anyio.Lock()
 
 
 class Inbox:
@@ -98,6 +100,11 @@ class Inbox:
         box = self._boxes.get(agent)
         if box is None:
             return UnknownAgent()
+        if box.stale:
+            async with box.resync:
+                if box.stale:
+                    box.next_id = await self._log.last_seq(agent) + 1
+                    box.stale = False
         if event.key is not None and event.key in box.keys:
             return Duplicate(id=box.keys[event.key])
         if box.next_id - 1 - box.forwarded >= self._capacity:
@@ -114,6 +121,7 @@ class Inbox:
         except BaseException:
             if event.key is not None:
                 box.keys.pop(event.key, None)
+            box.stale = True
             raise
         box.news.set()
         return Accepted(id=seq)
