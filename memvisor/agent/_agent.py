@@ -126,6 +126,9 @@ class Deliver(msgspec.Struct, frozen=True, kw_only=True):
     """An inbound event for the agent (its ``agent``, ``seq`` and ``at`` are ignored)."""
 
     event: Inbound
+    more: tuple[Inbound, ...] = ()
+    """Events that arrived with it (a backlog taken at once): all are logged, in
+    order, and the model sees them together in one turn."""
 
 
 Amendment = ContextRewound | SourceAttached | TimerSet | TimerCancelled
@@ -223,12 +226,12 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
             return await self._amend(message.event)
         if not self._turn.idle:
             await self._run()  # a turn cut short by a crash: finish it first
-        inbound = message.event
-        if isinstance(inbound, TimerFired) and not self._armed(inbound.timer_id):
-            return TurnReport(events=())  # cancelled (or already fired) while queued
-        self._add([self._stamped(inbound)])
-        if isinstance(inbound, AgentMessage):
-            self._settle(inbound)
+        for inbound in (message.event, *message.more):
+            if isinstance(inbound, TimerFired) and not self._armed(inbound.timer_id):
+                continue  # cancelled (or already fired) while queued
+            self._add([self._stamped(inbound)])
+            if isinstance(inbound, AgentMessage):
+                self._settle(inbound)
         await self._run()
         await self._flush()
         return TurnReport(events=tuple(self._logged))

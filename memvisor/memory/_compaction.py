@@ -31,6 +31,7 @@ Invariants:
 * Evicted messages leave the context, never the log: they stay in recall.
 """
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -273,7 +274,10 @@ def _valid_cuts(queue: tuple[QueuedMessage, ...], *, keep_last: int) -> list[int
     return cuts
 
 
+@functools.lru_cache(maxsize=4096)
 def _system_tokens(text: str) -> int:
+    # Cached: between steps the system text rarely changes, and the estimate is a
+    # regex pass over all of it.
     return message_tokens(ChatMessage(role="system", content=text))
 
 

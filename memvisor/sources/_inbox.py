@@ -28,6 +28,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TypeGuard
 
 import anyio
 import msgspec
@@ -60,12 +61,19 @@ class Inbox:
     """
 
     def __init__(
-        self, log: EventLog, boxes: dict[str, _Box], *, now: Callable[[], float], capacity: int
+        self,
+        log: EventLog,
+        boxes: dict[str, _Box],
+        *,
+        now: Callable[[], float],
+        capacity: int,
+        batch: int,
     ) -> None:
         self._log = log
         self._boxes = boxes
         self._now = now
         self._capacity = capacity
+        self._batch = batch
 
     @classmethod
     async def open(
@@ -75,6 +83,7 @@ class Inbox:
         *,
         now: Callable[[], float],
         capacity: int = 1000,
+        batch: int = 64,
     ) -> Inbox:
         """The inbox of ``agents`` kept in ``log``.
 
@@ -83,6 +92,8 @@ class Inbox:
             agents: The agents that take events.
             now: The runtime clock (epoch seconds).
             capacity: Events accepted but not yet taken by an agent, at most.
+            batch: Events handed to the agent at once, at most, when several wait
+                (it logs them all and takes them in one turn).
         """
         boxes = {}
         for agent in agents:
@@ -93,7 +104,7 @@ class Inbox:
                 if isinstance(event, ExternalEvent) and event.key is not None:
                     keys[event.key] = event.seq
             boxes[agent] = _Box(last, keys)
-        return cls(log, boxes, now=now, capacity=capacity)
+        return cls(log, boxes, now=now, capacity=capacity, batch=batch)
 
     async def deliver(self, agent: str, event: ExternalEvent) -> Delivery:
         """See :meth:`~memvisor.sources.Deliverer.deliver`."""
@@ -141,10 +152,12 @@ class Inbox:
         while True:
             news = box.news
             waiting = await self._log.read(agent, start=box.forwarded + 1)
-            for event in waiting:
-                assert isinstance(event, ExternalEvent)
-                await ref.tell(Deliver(event=event))  # waits while the mailbox is full
-                box.forwarded = event.seq
+            for start in range(0, len(waiting), self._batch):
+                # What piled up while the agent was busy goes in one turn.
+                batch = [e for e in waiting[start : start + self._batch] if _external(e)]
+                if batch:
+                    await ref.tell(Deliver(event=batch[0], more=tuple(batch[1:])))
+                box.forwarded = waiting[min(start + self._batch, len(waiting)) - 1].seq
             if not waiting:
                 await news.wait()
                 box.news = anyio.Event() if box.news is news else box.news
@@ -153,6 +166,10 @@ class Inbox:
         """Events accepted for ``agent`` and not yet handed to it."""
         box = self._boxes[agent]
         return box.next_id - 1 - box.forwarded
+
+
+def _external(event: Event) -> TypeGuard[ExternalEvent]:
+    return isinstance(event, ExternalEvent)
 
 
 def _last_inbox_id(events: list[Event]) -> int:
