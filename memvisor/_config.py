@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -30,6 +31,7 @@ __all__ = [
     "WatchEntry",
     "WebhookEntry",
     "load_config",
+    "read_toml",
 ]
 
 
@@ -106,6 +108,28 @@ def _env(name: str) -> str:
     return value
 
 
+T = TypeVar("T")
+
+
+def read_toml(path: Path, kind: type[T], *, what: str) -> T:
+    """``path`` decoded as a ``kind``.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or does not fit ``kind`` (the
+            message names the file, and the key at fault).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return msgspec.toml.decode(data, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
 def load_config(path: Path) -> Config:
     """Read and check ``path``.
 
@@ -113,16 +137,7 @@ def load_config(path: Path) -> Config:
         ConfigError: the file is missing, not TOML, or not a valid config (the
             message names the key).
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the config {path}: {exc.strerror or exc}") from None
-    try:
-        config = msgspec.toml.decode(data, type=Config)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    config = read_toml(path, Config, what="config")
     config = msgspec.structs.replace(config, base=path.resolve().parent)
     _check(config, path)
     return config

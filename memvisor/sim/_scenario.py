@@ -35,6 +35,7 @@ from pathlib import Path
 
 import msgspec
 
+from .._config import read_toml
 from .._exceptions import ConfigError
 
 __all__ = [
@@ -151,16 +152,7 @@ def load_scenario(path: Path, *, scale: int | None = None) -> Scenario:
     Raises:
         ConfigError: unreadable, not TOML, or not a valid scenario (naming the key).
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the scenario {path}: {exc.strerror or exc}") from None
-    try:
-        scenario = msgspec.toml.decode(data, type=Scenario)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    scenario = read_toml(path, Scenario, what="scenario")
     if scale is not None:
         groups = tuple(
             g if g.count is None else msgspec.structs.replace(g, count=scale)
