@@ -147,6 +147,7 @@ def _register_subcommands() -> None:
     from ._cli_chat import chat
     from ._cli_lineage import diff, export, fork, import_
     from ._cli_memory import attach, load, sources
+    from ._cli_replay import replay
     from ._cli_send import send
     from ._cli_serve import serve
     from ._cli_sim import sim
@@ -164,6 +165,7 @@ def _register_subcommands() -> None:
         diff,
         export,
         import_,
+        replay,
     ):
         cli.add_command(command)
 

@@ -22,6 +22,7 @@ COMMANDS = [
     ["chat"],
     ["sim"],
     ["serve"],
+    ["replay"],
     ["log"],
     ["load"],
     ["attach"],
