@@ -27,8 +27,8 @@ import msgspec
 from ._cli_session import check_name, read_agent
 from ._cli_support import Home, user_errors
 from ._exceptions import ConflictError, UsageError
-from .agent import PromptName, default_prompt
-from .events import AgentCreated, BlockSpec, Event, LLMResponded, open_sqlite_log
+from .agent import PromptName, default_prompt, new_agent
+from .events import AgentCreated, Event, LLMResponded, open_sqlite_log
 from .memory import DEFAULT_BLOCK_LIMIT, AgentState, compile_context
 from .memory._messages import format_time
 
@@ -225,16 +225,13 @@ def create(
         _check_fits("persona", texts["persona"])
         _check_fits("human", texts["human"])
         chosen = model or os.environ.get("MEMVISOR_MODEL") or None
-        created = AgentCreated(
-            agent=name,
-            seq=1,
+        created = new_agent(
+            name,
             at=time.time(),
             model=chosen,
+            persona=texts["persona"],
+            human=texts["human"],
             system=texts["system"],
-            blocks=(
-                BlockSpec(label="persona", value=texts["persona"]),
-                BlockSpec(label="human", value=texts["human"]),
-            ),
             context_window=context_window,
         )
         anyio.run(_create, home.log, created)

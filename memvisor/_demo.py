@@ -29,11 +29,10 @@ import msgspec
 
 from ._cli_support import Home
 from .actors import open_runtime
-from .agent import AgentConfig, Deliver, default_prompt, spawn_agent
+from .agent import AgentConfig, Deliver, new_agent, spawn_agent
 from .events import (
     AgentCreated,
     AssistantMessage,
-    BlockSpec,
     ContextCompacted,
     CoreMemoryEdited,
     Event,
@@ -211,17 +210,8 @@ def _names() -> list[str]:
 
 
 def _created(name: str, home: Home) -> AgentCreated:
-    return AgentCreated(
-        agent=name,
-        seq=1,
-        at=time.time(),
-        model="scripted-demo",
-        system=default_prompt("system", home=home.path),
-        blocks=(
-            BlockSpec(label="persona", value=default_prompt("persona", home=home.path)),
-            BlockSpec(label="human", value=default_prompt("human", home=home.path)),
-        ),
-        context_window=CONTEXT_WINDOW,
+    return new_agent(
+        name, at=time.time(), model="scripted-demo", context_window=CONTEXT_WINDOW, home=home.path
     )
 
 

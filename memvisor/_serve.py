@@ -38,11 +38,11 @@ from .agent import (
     AgentRequest,
     Amend,
     TurnReport,
-    default_prompt,
     lazy_archival,
+    new_agent,
     spawn_agent,
 )
-from .events import AgentCreated, BlockSpec, EventLog, TimerSet, open_sqlite_log
+from .events import EventLog, TimerSet, open_sqlite_log
 from .llm import OpenAIClient
 from .memory import ArchivalStore, fold_all
 from .sources._inbox import Inbox, LogOutbox
@@ -163,29 +163,18 @@ async def _create_missing(
     for entry in entries:
         if await log.last_seq(entry.name):
             continue  # created on an earlier start: its log is the truth now
-        await log.append(
-            [
-                AgentCreated(
-                    agent=entry.name,
-                    seq=1,
-                    at=now(),
-                    model=entry.model,
-                    system=entry.system or default_prompt("system", home=home.path),
-                    blocks=(
-                        BlockSpec(
-                            label="persona",
-                            value=entry.persona or default_prompt("persona", home=home.path),
-                        ),
-                        BlockSpec(
-                            label="human",
-                            value=entry.human or default_prompt("human", home=home.path),
-                        ),
-                    ),
-                    context_window=entry.context_window,
-                    tags=entry.tags,
-                )
-            ]
+        created = new_agent(
+            entry.name,
+            at=now(),
+            model=entry.model,
+            persona=entry.persona,
+            human=entry.human,
+            system=entry.system,
+            context_window=entry.context_window,
+            tags=entry.tags,
+            home=home.path,
         )
+        await log.append([created])
 
 
 def _timer_id(entry: TimerEntry) -> str:

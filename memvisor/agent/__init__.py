@@ -37,6 +37,7 @@ from ._processor import Overflowed as Overflowed
 from ._processor import Processor as Processor
 from ._prompts import PromptName as PromptName
 from ._prompts import default_prompt as default_prompt
+from ._prompts import new_agent as new_agent
 from ._prompts import prompt_path as prompt_path
 from ._summary import fallback_summary as fallback_summary
 from ._summary import summary_request as summary_request
@@ -110,6 +111,7 @@ __all__ = [
     "default_prompt",
     "fallback_summary",
     "lazy_archival",
+    "new_agent",
     "next_action",
     "no_archival",
     "outgoing",

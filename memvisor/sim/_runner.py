@@ -37,13 +37,12 @@ from ..agent import (
     Inbound,
     ToolLimits,
     TurnReport,
-    default_prompt,
+    new_agent,
     spawn_agent,
 )
 from ..events import (
     AgentCreated,
     AgentMessage,
-    BlockSpec,
     ExternalEvent,
     LLMResponded,
     UserMessage,
@@ -163,16 +162,12 @@ async def _simulate(
 
 
 def _created(group: AgentGroup, name: str, scenario: Scenario) -> AgentCreated:
-    return AgentCreated(
-        agent=name,
-        seq=1,
+    return new_agent(
+        name,
         at=scenario.epoch,
         model=group.model or f"policy:{group.policy}",
-        system=default_prompt("system"),
-        blocks=(
-            BlockSpec(label="persona", value=group.persona),
-            BlockSpec(label="human", value=group.human),
-        ),
+        persona=group.persona,
+        human=group.human,
         context_window=group.context_window,
         tags=group.tags,
     )
