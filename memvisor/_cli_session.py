@@ -45,6 +45,7 @@ __all__ = [
     "Session",
     "agent_session",
     "check_name",
+    "llm_server",
     "llm_settings",
     "read_agent",
 ]
@@ -78,12 +79,24 @@ def llm_settings(model: str | None, agent_model: str | None) -> LLMSettings:
     Raises:
         NoLLMConfigured: no server (``OPENAI_BASE_URL``/``OPENAI_API_KEY``) or no model.
     """
-    base_url = os.environ.get("OPENAI_BASE_URL") or None
-    api_key = os.environ.get("OPENAI_API_KEY") or None
+    base_url, api_key = llm_server()
     chosen = model or agent_model or os.environ.get("MEMVISOR_MODEL") or None
-    if (base_url is None and api_key is None) or chosen is None:
+    if chosen is None:
         raise NoLLMConfigured(_NO_LLM)
     return LLMSettings(model=chosen, base_url=base_url, api_key=api_key)
+
+
+def llm_server() -> tuple[str | None, str | None]:
+    """``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``; at least one is set.
+
+    Raises:
+        NoLLMConfigured: neither is set.
+    """
+    base_url = os.environ.get("OPENAI_BASE_URL") or None
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    if base_url is None and api_key is None:
+        raise NoLLMConfigured(_NO_LLM)
+    return base_url, api_key
 
 
 def check_name(name: str) -> str:
@@ -145,8 +158,7 @@ async def agent_session(
         UsageError: no such agent (or no log at all).
         NoLLMConfigured: see :func:`llm_settings`.
     """
-    if not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")):
-        raise NoLLMConfigured(_NO_LLM)  # before anything else: the agent may not exist yet
+    llm_server()  # no server: say so before anything else (the agent may not exist yet)
     if not home.log.exists():
         raise UsageError(f"no agent named {name!r} (create one with `memvisor agents create`)")
     async with open_sqlite_log(home.log) as log:
