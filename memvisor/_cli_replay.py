@@ -1,20 +1,37 @@
-"""``memvisor replay NAME [--until SEQ]``: the agent as it was, folded from its log alone.
+"""``memvisor replay NAME [--until SEQ] [--check]``: the agent as it was, folded from its
+log alone, and the check that today's code still makes the decisions it made.
 
 No LLM server, no archival store: everything shown is a fold of the log (the
 archival count comes from the log too), so it works on a log whose server is
-long gone.
+long gone. ``--check`` also reads the prompt store, for the diff of a prompt
+that changed (and the functions the agent was offered).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 import anyio
 import click
+import msgspec
 
 from ._cli_agents import agent_report, format_report
 from ._cli_session import check_name, read_agent
 from ._cli_support import Home, user_errors
 from ._exceptions import UsageError
-from .events import Event, open_sqlite_log
+from .events import (
+    AgentCreated,
+    Event,
+    LLMResponded,
+    SqlitePromptStore,
+    StoredPrompt,
+    open_prompt_store,
+    open_sqlite_log,
+)
+from .llm import ToolSchema
 from .memory import (
     AgentState,
     ChatMessage,
@@ -22,6 +39,14 @@ from .memory import (
     context_usage,
     estimate_messages,
     fold_all,
+)
+from .replay import (
+    CheckReport,
+    check_replay,
+    decode_prompt,
+    decode_tools,
+    prompt_diff,
+    prompt_lines,
 )
 
 __all__ = ["replay"]
@@ -32,14 +57,42 @@ _FIRST_LINE = 100
 @click.command()
 @click.argument("name")
 @click.option("--until", type=click.IntRange(min=1), help="Fold the log up to this seq.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Re-run the agent's logic over the log (logged LLM answers and search results"
+    " instead of live calls) and exit 1 at the first different decision or prompt.",
+)
+@click.option(
+    "--system",
+    "system_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --check: check against this system prompt instead of the logged one.",
+)
 @click.pass_obj
-def replay(home: Home, name: str, until: int | None) -> None:
+def replay(
+    home: Home, name: str, until: int | None, check: bool, system_file: Path | None
+) -> None:
     """Show agent NAME as it was at --until (default: now), from its log alone.
 
     Core memory, the summary, recall and archival counts, what fills the context
     window, and the window itself: each message as the model saw it, with its
     estimated tokens.
+
+    With --check, verify instead that today's code makes the same decisions and
+    compiles the same prompts as the recorded run: a regression test for a
+    recorded conversation.
     """
+    if system_file is not None and not check:
+        raise click.UsageError("--system goes with --check")
+    if check:
+        with user_errors():
+            check_name(name)
+            system = None if system_file is None else _read_text(system_file)
+            lines, same = anyio.run(_check, home, name, until, system)
+        for line in lines:
+            click.echo(line)
+        sys.exit(0 if same else 1)
     with user_errors():
         check_name(name)
         events, state = anyio.run(_fold, home, name, until)
@@ -57,6 +110,11 @@ def replay(home: Home, name: str, until: int | None) -> None:
 
 
 async def _fold(home: Home, name: str, until: int | None) -> tuple[list[Event], AgentState]:
+    events = await _read(home, name, until)
+    return events, fold_all(events)
+
+
+async def _read(home: Home, name: str, until: int | None) -> list[Event]:
     if not home.log.exists():
         raise UsageError(f"no event log at {home.log}")
     async with open_sqlite_log(home.log) as log:
@@ -65,7 +123,94 @@ async def _fold(home: Home, name: str, until: int | None) -> tuple[list[Event], 
         if until > len(events):
             raise UsageError(f"{name!r} has {len(events)} events: --until {until} is past the end")
         events = events[:until]
-    return events, fold_all(events)
+    return events
+
+
+async def _check(
+    home: Home, name: str, until: int | None, system: str | None
+) -> tuple[list[str], bool]:
+    """The check's report as lines, and whether the replay matched the log."""
+    events = await _read(home, name, until)
+    if system is not None:
+        first = events[0]
+        assert isinstance(first, AgentCreated)  # read_agent checked
+        events[0] = msgspec.structs.replace(first, system=system)
+    async with _prompts(home) as prompts:
+        tools = await _stored_tools(events, prompts)
+        report = await check_replay(events, tools=tools)
+        divergence = report.divergence
+        sent = None
+        if divergence is not None and divergence.logged_hash and prompts is not None:
+            sent = await prompts.get(divergence.logged_hash)
+    return _check_lines(name, report, sent, home), divergence is None
+
+
+@asynccontextmanager
+async def _prompts(home: Home) -> AsyncIterator[SqlitePromptStore | None]:
+    if not home.prompts.exists():
+        yield None
+        return
+    async with open_prompt_store(home.prompts) as prompts:
+        yield prompts
+
+
+async def _stored_tools(
+    events: list[Event], prompts: SqlitePromptStore | None
+) -> tuple[ToolSchema, ...] | None:
+    """The functions offered with the first stored prompt, if any (else the check infers)."""
+    if prompts is None:
+        return None
+    for event in events:
+        if isinstance(event, LLMResponded) and event.prompt_hash:
+            stored = await prompts.get(event.prompt_hash)
+            if stored is not None:
+                return decode_tools(stored)
+    return None
+
+
+def _check_lines(
+    name: str, report: CheckReport, sent: StoredPrompt | None, home: Home
+) -> list[str]:
+    divergence = report.divergence
+    if divergence is None:
+        lines = [
+            f"{name}: {_count(report.events, 'event')} replayed with the same decisions:"
+            f" {_count(report.steps, 'LLM step')} compiled the same prompts,"
+            f" {_count(report.reran, 'function call')} run again gave the same results,"
+            f" {_count(report.compactions, 'compaction')} planned the same."
+        ]
+        if report.unfinished:
+            lines.append("(the log ends in the middle of a turn: the rest was not checked)")
+        return lines
+    lines = [
+        f"{name} diverges at seq {divergence.seq}"
+        f" (after {report.events - 1:,} events that replayed the same)",
+        f"  logged:   {divergence.expected}",
+        f"  produced: {divergence.produced}",
+    ]
+    if divergence.logged_hash:
+        lines.append("")
+        if sent is None:
+            lines.append(
+                f"The prompt that was sent is not in {home.prompts}: only its hash was"
+                " logged. The prompt compiled now:"
+            )
+            lines += prompt_lines(divergence.prompt)
+        else:
+            lines.append("The prompt as it was sent (-) and as it is compiled now (+):")
+            lines += prompt_diff(decode_prompt(sent), divergence.prompt)
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
 
 
 def _line(message: ChatMessage) -> str:

@@ -33,7 +33,7 @@ from .agent import (
     spawn_agent,
 )
 from .agent._agent import Observer
-from .events import Event, EventLog, UserMessage, open_sqlite_log
+from .events import Event, EventLog, UserMessage, open_prompt_store, open_sqlite_log
 from .llm import OpenAIClient
 from .llm._functions import FunctionSpec
 from .memory import AgentState, ArchivalStore, fold_all
@@ -176,6 +176,7 @@ async def agent_session(
             OpenAIClient(base_url=settings.base_url, api_key=settings.api_key) as llm,
             open_runtime() as runtime,
             lazy_archival(open_store) as archival,
+            open_prompt_store(home.prompts) as prompts,
         ):
             ref = spawn_agent(
                 runtime,
@@ -186,5 +187,6 @@ async def agent_session(
                 tools=tools,
                 config=AgentConfig(model=settings.model),
                 observe=observe,
+                prompts=prompts,
             )
             yield Session(name=name, agent=ref, log=log)

@@ -12,6 +12,7 @@ import msgspec
 
 from ._exceptions import MemvisorError
 from ._home import log_path
+from .events import PROMPTS_FILENAME
 
 __all__ = ["Home", "user_errors"]
 
@@ -25,6 +26,11 @@ class Home(msgspec.Struct, frozen=True):
     def log(self) -> Path:
         """The event log."""
         return log_path(self.path)
+
+    @property
+    def prompts(self) -> Path:
+        """The prompt store (every prompt sent, for ``replay --check``'s diffs)."""
+        return self.path / PROMPTS_FILENAME
 
     @property
     def archival(self) -> Path:

@@ -42,6 +42,7 @@ from .events import (
     ToolCalled,
     ToolReturned,
     UserMessage,
+    open_prompt_store,
     open_sqlite_log,
 )
 from .llm import LLMRequest, LLMResponse, ScriptedLLM, reply_with_call, reply_with_text
@@ -185,9 +186,15 @@ async def _run(home: Home, echo: Callable[[str], None]) -> DemoReport:
                 seen["compactions"] += 1
 
         answers: list[str] = []
-        async with open_runtime() as runtime:
+        async with open_prompt_store(home.prompts) as prompts, open_runtime() as runtime:
             agent = spawn_agent(
-                runtime, name, log=log, llm=llm, config=AgentConfig(), observe=observe
+                runtime,
+                name,
+                log=log,
+                llm=llm,
+                config=AgentConfig(),
+                observe=observe,
+                prompts=prompts,
             )
             for text in [_FACT, *_TRIP, _QUESTION]:
                 echo(click.style("Priya: ", bold=True) + text)

@@ -42,7 +42,7 @@ from .agent import (
     new_agent,
     spawn_agent,
 )
-from .events import EventLog, TimerSet, open_sqlite_log
+from .events import EventLog, TimerSet, open_prompt_store, open_sqlite_log
 from .llm import OpenAIClient
 from .memory import ArchivalStore, fold_all
 from .sources._inbox import Inbox, LogOutbox
@@ -99,6 +99,7 @@ async def serve(
         OpenAIClient() as llm,
         lazy_archival(open_store) as archival,
         open_runtime() as runtime,
+        open_prompt_store(home.prompts) as prompts,
     ):
         await _create_missing(log, config.agents, home, runtime.clock.now)
         outbox = LogOutbox(log, names)
@@ -114,6 +115,7 @@ async def serve(
                 config=AgentConfig(model=models[entry.name].model),
                 observe=outbox.said,
                 directory=directory if len(names) > 1 else None,
+                prompts=prompts,
             )
         await _arm_config_timers(log, refs, config.timers, runtime.clock.now)
         inbox = await Inbox.open(inbox_log, names, now=runtime.clock.now)

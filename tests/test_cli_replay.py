@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from memvisor.cli import cli
@@ -45,3 +46,95 @@ def test_replay_past_the_end_or_of_nobody_is_a_readable_error(tmp_path: Path) ->
     nobody = runner.invoke(cli, [*home, "replay", "nobody"])
     assert nobody.exit_code == 1
     assert "no agent named 'nobody'" in nobody.output
+
+
+def _demo_home(tmp_path: Path) -> list[str]:
+    home = ["--home", str(tmp_path)]
+    assert CliRunner().invoke(cli, [*home, "demo"]).exit_code == 0
+    return home
+
+
+def test_check_passes_on_the_demo_s_recorded_run(tmp_path: Path) -> None:
+    home = _demo_home(tmp_path)
+    result = CliRunner().invoke(cli, [*home, "replay", "demo", "--check"])
+    assert result.exit_code == 0, result.output
+    assert "replayed with the same decisions" in result.output
+    assert "1 compaction planned the same" in result.output
+
+
+def test_check_shows_a_changed_system_prompt_as_a_diff(tmp_path: Path) -> None:
+    home = _demo_home(tmp_path)
+    prompt = tmp_path / "terse.txt"
+    prompt.write_text("Be terse.\n")
+    result = CliRunner().invoke(cli, [*home, "replay", "demo", "--check", "--system", str(prompt)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("demo diverges at seq 3 ")
+    assert lines[1].startswith("  logged:   llm_responded")
+    assert "+Be terse." in lines
+    assert "-You are a persistent conversational agent with a memory that outlives your" in (
+        result.output
+    )
+
+
+def test_check_catches_a_change_of_the_code_that_renders_prompts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _demo_home(tmp_path)
+    import memvisor.memory._context as context
+
+    section = context._statistics_section
+    monkeypatch.setattr(
+        context,
+        "_statistics_section",
+        lambda *args: section(*args).replace("in recall memory", "in recall storage"),
+    )
+    result = CliRunner().invoke(cli, [*home, "replay", "demo", "--check"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("demo diverges at seq 3 ")
+    removed = [line for line in result.output.splitlines() if line.startswith("-1 message")]
+    added = [line for line in result.output.splitlines() if line.startswith("+1 message")]
+    assert "in recall memory" in removed[0]
+    assert "in recall storage" in added[0]
+
+
+def test_check_catches_a_change_that_moves_a_compaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _demo_home(tmp_path)
+    import memvisor.memory._context as context
+
+    header = context._SUMMARY_HEADER
+    monkeypatch.setattr(context, "_SUMMARY_HEADER", header + "Read it first.\n")
+    result = CliRunner().invoke(cli, [*home, "replay", "demo", "--check"])
+    assert result.exit_code == 1, result.output
+    compacted = next(e["seq"] for e in _events(home) if e["type"] == "context_compacted")
+    # A longer summary header leaves less room: the same eviction, other token counts.
+    assert result.output.startswith(f"demo diverges at seq {compacted} ")
+    assert "logged:   context_compacted: tokens_after=" in result.output
+
+
+def test_check_without_the_stored_prompt_shows_the_compiled_one(tmp_path: Path) -> None:
+    home = _demo_home(tmp_path)
+    (tmp_path / "prompts.sqlite3").unlink()
+    prompt = tmp_path / "terse.txt"
+    prompt.write_text("Be terse.\n")
+    result = CliRunner().invoke(cli, [*home, "replay", "demo", "--check", "--system", str(prompt)])
+    assert result.exit_code == 1
+    assert "is not in" in result.output
+    assert "── 0 system" in result.output
+    assert "Be terse." in result.output
+
+
+def test_system_without_check_is_a_usage_error(tmp_path: Path) -> None:
+    home = _demo_home(tmp_path)
+    prompt = tmp_path / "terse.txt"
+    prompt.write_text("Be terse.\n")
+    result = CliRunner().invoke(cli, [*home, "replay", "demo", "--system", str(prompt)])
+    assert result.exit_code == 2
+    assert "--system goes with --check" in result.output
+
+
+def _events(home: list[str]) -> list[dict[str, object]]:
+    output = CliRunner().invoke(cli, [*home, "log", "demo", "--json"]).output
+    return [json.loads(line) for line in output.splitlines()]

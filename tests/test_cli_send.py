@@ -447,3 +447,16 @@ def test_a_turn_killed_anywhere_is_finished_by_the_next_run(
         human = fold_all(events).memory.get("human")
         assert human is not None
         assert human.value.count(f"Round {round_}") == 1, (calls, pause, human.value)
+
+    # The log of killed and finished turns replays with the same decisions and prompts
+    # (no LLM server: the replay needs none).
+    check = subprocess.run(
+        [str(MEMVISOR), "replay", NAME, "--check"],
+        env=environment(tmp_path, None),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=RUN_TIMEOUT,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "replayed with the same decisions" in check.stdout

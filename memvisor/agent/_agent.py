@@ -53,6 +53,7 @@ from ..events import (
     EventLog,
     ExternalEvent,
     LLMResponded,
+    PromptRecorder,
     SourceAttached,
     StepLimited,
     TimerCancelled,
@@ -183,12 +184,15 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         config: AgentConfig,
         observe: Observer | None = None,
         directory: AgentDirectory | None = None,
+        prompts: PromptRecorder | None = None,
     ) -> None:
         self._log = log
         self._processor = processor
         self._functions = functions
         self._tools = functions.tool_schemas()
         self._tool_tokens = tools_tokens(self._tools)
+        self._prompts = prompts
+        self._tools_json = msgspec.json.encode(self._tools) if prompts is not None else b""
         self._archival = archival
         self._config = config
         self._observe = observe
@@ -310,6 +314,8 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
                 latency=outcome.latency,
             )
             self._add([responded])
+            if self._prompts is not None:
+                self._prompts.record(self.name, step.prompt_hash, step.parts, self._tools_json)
         elif isinstance(outcome, Overflowed):
             await self._error(OVERFLOW, outcome.message)
         else:

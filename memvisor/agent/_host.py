@@ -31,7 +31,7 @@ import anyio.abc
 
 from .._exceptions import MemvisorError, UnknownActorError, UsageError
 from ..actors import ActorRef, Runtime
-from ..events import EventLog
+from ..events import EventLog, PromptRecorder
 from ..llm._functions import FunctionSpec
 from ..llm._types import LLMClient
 from ..memory._archival_model import ArchivalStore
@@ -54,6 +54,7 @@ def spawn_agent(
     config: AgentConfig = AgentConfig(),  # noqa: B008 (frozen)
     observe: Observer | None = None,
     directory: AgentDirectory | None = None,
+    prompts: PromptRecorder | None = None,
 ) -> ActorRef[AgentRequest, TurnReport]:
     """Start agent ``name`` (its log must begin with ``agent_created``) and its processor.
 
@@ -70,6 +71,8 @@ def spawn_agent(
         directory: The agents it can message (and be messaged by): it is
             registered there, and offered the messaging functions. Without one
             it runs alone and is not shown them.
+        prompts: Where to keep each prompt it sends (for ``replay --check``'s
+            diffs); default: nowhere, the log keeps their hashes only.
 
     Raises:
         UsageError: a tool reuses a built-in's name, or an actor by that name runs.
@@ -86,6 +89,7 @@ def spawn_agent(
             config=config,
             observe=observe,
             directory=directory,
+            prompts=prompts,
         ),
     )
     if directory is not None:

@@ -138,6 +138,9 @@ class Step(msgspec.Struct, frozen=True, kw_only=True):
 
     request: LLMRequest
     prompt_hash: str
+    parts: tuple[bytes, ...] = ()
+    """The messages' canonical JSON, which ``prompt_hash`` is the hash of (for the
+    prompt store)."""
 
 
 class RunCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -345,10 +348,7 @@ def next_action(
         tools=tools,
         temperature=config.temperature,
     )
-    return Step(
-        request=request,
-        prompt_hash=context.prompt_hash,
-    )
+    return Step(request=request, prompt_hash=context.prompt_hash, parts=context.parts)
 
 
 def tools_tokens(tools: tuple[ToolSchema, ...]) -> int:

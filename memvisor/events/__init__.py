@@ -24,6 +24,13 @@ from ._portable import ExportHeader as ExportHeader
 from ._portable import export_lines as export_lines
 from ._portable import parse_export as parse_export
 from ._portable import rename as rename
+from ._prompts import PROMPTS_FILENAME as PROMPTS_FILENAME
+from ._prompts import MemoryPromptStore as MemoryPromptStore
+from ._prompts import PromptRecorder as PromptRecorder
+from ._prompts import SqlitePromptStore as SqlitePromptStore
+from ._prompts import StoredPrompt as StoredPrompt
+from ._prompts import open_prompt_store as open_prompt_store
+from ._prompts import prompt_digest as prompt_digest
 from ._recall import MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from ._recall import RECALL_ROLES as RECALL_ROLES
 from ._recall import RecallEntry as RecallEntry
@@ -63,6 +70,7 @@ __all__ = [
     "EXPORT_FORMAT",
     "EXPORT_VERSION",
     "MAX_PAGE_SIZE",
+    "PROMPTS_FILENAME",
     "RECALL_ROLES",
     "AgentCreated",
     "AgentMessage",
@@ -84,6 +92,8 @@ __all__ = [
     "LogStatistics",
     "MemoryEventLog",
     "MemoryPressure",
+    "MemoryPromptStore",
+    "PromptRecorder",
     "RecallEntry",
     "RecallHit",
     "RecallPage",
@@ -91,7 +101,9 @@ __all__ = [
     "RecallRole",
     "SourceAttached",
     "SqliteEventLog",
+    "SqlitePromptStore",
     "StepLimited",
+    "StoredPrompt",
     "TimerCancelled",
     "TimerFired",
     "TimerSet",
@@ -107,8 +119,10 @@ __all__ = [
     "first_difference",
     "fork_events",
     "message_of",
+    "open_prompt_store",
     "open_sqlite_log",
     "parse_export",
+    "prompt_digest",
     "rename",
 ]
 

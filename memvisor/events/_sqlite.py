@@ -117,7 +117,7 @@ class _Store:
 
     def __init__(self, path: Path, durability: Durability) -> None:
         self.path = path
-        _refuse_foreign_file(path)
+        refuse_foreign_file(path, "a memvisor log")
         self._w = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             version = self._version()  # reads only: a foreign file stays byte-for-byte intact
@@ -345,9 +345,11 @@ def _clamp(n: int | None) -> int:
     return _MAX_SEQ if n is None else min(max(n, 0), _MAX_SEQ)
 
 
-def _refuse_foreign_file(path: Path) -> None:
+def refuse_foreign_file(path: Path, what: str) -> None:
+    """Raise unless ``path`` is missing, empty or an SQLite database (``what`` it
+    should be is named in the error); never modifies it."""
     if path.is_dir():
-        raise ForeignFileError(f"{path} is a directory, not a memvisor log")
+        raise ForeignFileError(f"{path} is a directory, not {what}")
     try:
         with path.open("rb") as f:
             head = f.read(len(_SQLITE_MAGIC))
@@ -357,7 +359,7 @@ def _refuse_foreign_file(path: Path) -> None:
         raise LogError(f"cannot read {path}: {exc.strerror}") from None
     if head and head != _SQLITE_MAGIC:
         raise ForeignFileError(
-            f"{path} is not a memvisor log (not an SQLite database); refusing to touch it"
+            f"{path} is not {what} (not an SQLite database); refusing to touch it"
         )
 
 

@@ -13,8 +13,6 @@ carried as raw JSON text (:class:`msgspec.Raw`), never as ``dict[str, Any]``;
 tool-call arguments come back as the exact text the model wrote, malformed or not.
 """
 
-from __future__ import annotations
-
 from typing import Literal, Protocol
 
 import msgspec

@@ -62,6 +62,9 @@ class CompiledPrompt(msgspec.Struct, frozen=True, kw_only=True):
     messages: tuple[ChatMessage, ...]
     prompt_hash: str
     """``"sha256:"`` and the hex digest of the messages' canonical JSON."""
+    parts: tuple[bytes, ...]
+    """Each message's canonical JSON: the hash is SHA-256 of ``[`` + these joined
+    by ``,`` + ``]`` (what the prompt store keeps)."""
 
 
 class CompiledContext(CompiledPrompt, frozen=True, kw_only=True):
@@ -81,12 +84,15 @@ def compile_prompt(state: AgentState, *, archival_count: int) -> CompiledPrompt:
     system = _system_message(state, archival_count)
     ordered = _ordered_queue(state)
     # The same as prompt_hash(messages), from the JSON the fold cached.
-    parts = [_encoder.encode(system)]
-    parts += (encoded or _encoder.encode(message) for message, encoded in ordered)
+    parts = (
+        _encoder.encode(system),
+        *(encoded or _encoder.encode(message) for message, encoded in ordered),
+    )
     digest = hashlib.sha256(b"[" + b",".join(parts) + b"]").hexdigest()
     return CompiledPrompt(
         messages=(system, *(message for message, _ in ordered)),
         prompt_hash="sha256:" + digest,
+        parts=parts,
     )
 
 
@@ -101,7 +107,10 @@ def compile_context(state: AgentState, *, archival_count: int) -> CompiledContex
     # The same as estimate_messages(messages), from the tokens the fold cached.
     estimated = REPLY_PRIMING + message_tokens(prompt.messages[0]) + sum(queue_costs(state))
     return CompiledContext(
-        messages=prompt.messages, prompt_hash=prompt.prompt_hash, estimated_tokens=estimated
+        messages=prompt.messages,
+        prompt_hash=prompt.prompt_hash,
+        parts=prompt.parts,
+        estimated_tokens=estimated,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ from memvisor.events import (
     EventLog,
     LLMResponded,
     MemoryEventLog,
+    MemoryPromptStore,
     TimerFired,
     TimerSet,
     TokenUsage,
@@ -40,10 +42,12 @@ from memvisor.events import (
     ToolReturned,
     UserMessage,
     event_type,
+    prompt_digest,
 )
 from memvisor.llm import LLMRequest, LLMResponse, ScriptedLLM, reply_with_call, reply_with_text
 from memvisor.memory import fold_all
 from memvisor.memory._compaction import CompactionConfig
+from memvisor.replay import check_replay, decode_prompt, decode_tools
 
 pytestmark = pytest.mark.anyio
 
@@ -93,6 +97,7 @@ async def running(
     context_window: int = 8192,
     tools: Sequence[Callable[..., object]] = (),
     start: float = T0,
+    prompts: MemoryPromptStore | None = None,
 ) -> AsyncIterator[tuple[ActorRef[AgentRequest, TurnReport], EventLog]]:
     if log is None:
         log = MemoryEventLog()
@@ -105,6 +110,7 @@ async def running(
             llm=llm,
             tools=[user_tool(fn) for fn in tools],
             config=config or AgentConfig(model="scripted"),
+            prompts=prompts,
         )
         yield ref, log
 
@@ -463,6 +469,23 @@ async def test_decisions_come_from_the_log_alone() -> None:
     assert turn.idle
 
 
+async def test_every_prompt_sent_is_kept_with_its_functions() -> None:
+    llm = ScriptedLLM.from_replies(
+        [call("core_memory_append", name="human", content="Likes tea."), say("Tea!")]
+    )
+    prompts = MemoryPromptStore()
+    async with running(llm, prompts=prompts) as (ada, log):
+        await ada.ask(user("I like tea."))
+    steps = [e for e in await log.read(NAME) if isinstance(e, LLMResponded)]
+    assert len(prompts) == len(steps) == len(llm.requests) == 2
+    for step, request in zip(steps, llm.requests, strict=True):
+        stored = await prompts.get(step.prompt_hash)
+        assert stored is not None
+        assert prompt_digest(stored.parts) == step.prompt_hash
+        assert decode_prompt(stored) == request.messages  # exactly what the model was sent
+        assert decode_tools(stored) == request.tools
+
+
 _MOVES = [
     say("Hello."),
     call("core_memory_append", name="human", content="Likes tea."),
@@ -503,25 +526,13 @@ def test_any_model_behaviour_keeps_the_turn_bounded_and_the_log_whole(
 
     events = trio.run(main)
     assert sum(isinstance(e, UserMessage) for e in events) == turns
-    # Every step is replayable: the live prompt hashes are what the log folds to.
-    from memvisor.agent import Step, Turn, advance, builtin_registry, next_action
-    from memvisor.memory import AgentState, fold
-
-    state, turn = AgentState(), Turn()
-    for event in events:
-        if isinstance(event, LLMResponded):
-            action = next_action(
-                state,
-                turn,
-                tools=builtin_registry().tool_schemas(),
-                config=TurnConfig(max_steps=max_steps),
-                model="scripted",
-            )
-            assert isinstance(action, Step)
-            assert action.prompt_hash == event.prompt_hash
-        state = fold(state, event)
-        turn = advance(turn, event, state)
-    assert turn.idle
+    # Every decision is replayable: the check finds the same steps, prompts and results.
+    report = trio.run(
+        functools.partial(check_replay, events, config=TurnConfig(max_steps=max_steps))
+    )
+    assert report.divergence is None, report.divergence
+    assert report.steps == sum(isinstance(e, LLMResponded) for e in events)
+    assert not report.unfinished
 
 
 def test_an_amendment_is_logged_by_the_agent_and_arms_its_timers() -> None:

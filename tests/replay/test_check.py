@@ -1,0 +1,172 @@
+"""``check_replay``: a recorded run replays clean; a change of prompt, threshold or
+function is reported at the seq where the code parts ways with the log."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+import pytest
+import trio
+from click.testing import CliRunner
+
+from memvisor.agent import TurnConfig
+from memvisor.cli import cli
+from memvisor.events import (
+    AgentCreated,
+    ContextCompacted,
+    CoreMemoryEdited,
+    Event,
+    LLMResponded,
+    MemoryPressure,
+    ToolCalled,
+    ToolReturned,
+    UserMessage,
+    open_sqlite_log,
+)
+from memvisor.memory import CompactionConfig
+from memvisor.replay import CheckReport, check_replay
+
+E = TypeVar("E", bound=Event)
+
+
+def check(events: Sequence[Event], **options: object) -> CheckReport:
+    return trio.run(functools.partial(check_replay, events, **options))  # type: ignore[arg-type]
+
+
+def renumber(events: Sequence[Event]) -> list[Event]:
+    return [msgspec.structs.replace(e, seq=i) for i, e in enumerate(events, 1)]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
+    """The log `memvisor demo` records: steps, built-ins, recall search, an alert, a
+    compaction and a second alert, in a 3,072-token window."""
+    home = tmp_path_factory.mktemp("demo")
+    assert CliRunner().invoke(cli, ["--home", str(home), "demo"]).exit_code == 0
+
+    async def read() -> list[Event]:
+        async with open_sqlite_log(Path(home) / "events.sqlite3") as log:
+            return await log.read("demo")
+
+    return trio.run(read)
+
+
+def first(events: Sequence[Event], kind: type[E]) -> E:
+    return next(e for e in events if isinstance(e, kind))
+
+
+def with_threshold(**fractions: float) -> TurnConfig:
+    return TurnConfig(compaction=CompactionConfig(**fractions))  # type: ignore[arg-type]
+
+
+def test_a_recorded_run_replays_clean(demo: list[Event]) -> None:
+    report = check(demo)
+    assert report.divergence is None
+    assert report.events == len(demo)
+    assert report.steps == sum(isinstance(e, LLMResponded) for e in demo)
+    reran = [e for e in demo if isinstance(e, ToolReturned) and e.name != "conversation_search"]
+    assert report.reran == len(reran)  # every built-in but the recall search ran again
+    assert report.compactions == 1
+    assert not report.unfinished
+
+
+def test_a_changed_system_prompt_is_reported_at_the_first_step(demo: list[Event]) -> None:
+    created = demo[0]
+    assert isinstance(created, AgentCreated)
+    changed = [msgspec.structs.replace(created, system="Be terse."), *demo[1:]]
+    report = check(changed)
+    step = first(demo, LLMResponded)
+    assert report.divergence is not None
+    assert report.divergence.seq == step.seq
+    assert report.divergence.logged_hash == step.prompt_hash
+    assert report.divergence.prompt[0].content.startswith("Be terse.")  # type: ignore[union-attr]
+    assert report.events == step.seq
+
+
+def test_a_higher_warning_threshold_misses_the_logged_alert(demo: list[Event]) -> None:
+    report = check(demo, config=with_threshold(warning_fraction=0.9))
+    alert = first(demo, MemoryPressure)
+    assert report.divergence is not None
+    assert report.divergence.seq == alert.seq
+    assert report.divergence.expected.startswith("memory_pressure")
+    assert report.divergence.produced.startswith("nothing")
+
+
+def test_a_lower_warning_threshold_alerts_where_the_agent_stepped(demo: list[Event]) -> None:
+    report = check(demo, config=with_threshold(warning_fraction=0.6))
+    assert report.divergence is not None
+    assert report.divergence.produced.startswith("memory_pressure")
+    assert report.divergence.seq < first(demo, MemoryPressure).seq
+    # Everything before it replays the same under the new threshold.
+    before = check(demo[: report.divergence.seq - 1], config=with_threshold(warning_fraction=0.6))
+    assert before.divergence is None or before.divergence.seq == report.divergence.seq
+
+
+def test_a_lower_flush_threshold_compacts_sooner(demo: list[Event]) -> None:
+    config = with_threshold(flush_fraction=0.8, target_fraction=0.5)
+    report = check(demo, config=config)
+    assert report.divergence is not None
+    assert report.divergence.produced.startswith("context_compacted")
+    assert report.divergence.seq < first(demo, ContextCompacted).seq
+
+
+def test_a_function_that_now_answers_otherwise_is_reported(demo: list[Event]) -> None:
+    edited = first(demo, CoreMemoryEdited)
+    assert isinstance(edited, CoreMemoryEdited)
+    tampered = [
+        msgspec.structs.replace(e, value=e.value + " (old)") if e is edited else e for e in demo
+    ]
+    report = check(tampered)
+    assert report.divergence is not None
+    assert report.divergence.seq == edited.seq
+    assert "(old)" in report.divergence.expected
+    assert "(old)" not in report.divergence.produced
+
+
+def test_a_call_the_response_did_not_make_is_reported(demo: list[Event]) -> None:
+    called = first(demo, ToolCalled)
+    tampered = [
+        msgspec.structs.replace(e, arguments='{"name": "human", "content": "x"}')
+        if e is called
+        else e
+        for e in demo
+    ]
+    report = check(tampered)
+    assert report.divergence is not None
+    assert report.divergence.seq == called.seq
+    assert report.divergence.produced.startswith("tool_called: core_memory_append")
+
+
+def test_a_log_cut_mid_turn_checks_clean_and_says_so(demo: list[Event]) -> None:
+    called = first(demo, ToolCalled)
+    report = check(demo[: called.seq])
+    assert report.divergence is None
+    assert report.unfinished
+
+
+def test_an_alert_logged_after_a_restart_s_first_message_is_the_same_alert(
+    demo: list[Event],
+) -> None:
+    alert = first(demo, MemoryPressure)
+    # The process died after the turn's last event, before its alert: the next run
+    # logged the new message, then the alert.
+    head = demo[: alert.seq - 1]
+    message = UserMessage(agent="demo", seq=0, at=alert.at, text="Back again.")
+    assert check(renumber([*head, message, alert])).divergence is None
+    # No alert at all: the agent waited where the code alerts.
+    report = check(renumber([*head, message]))
+    assert report.divergence is not None
+    assert report.divergence.seq == alert.seq
+    assert report.divergence.expected.startswith("user_message")
+    assert report.divergence.produced.startswith("memory_pressure")
+
+
+def test_a_log_must_begin_with_its_agent(demo: list[Event]) -> None:
+    from memvisor import UsageError
+
+    with pytest.raises(UsageError, match="agent_created"):
+        check(demo[1:])
