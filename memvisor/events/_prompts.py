@@ -52,6 +52,15 @@ import msgspec
 
 from .._exceptions import CorruptLogError, ForeignFileError, LogError
 from .._util import single_error
+from ._prompt_format import (
+    PromptRow,
+    encode_blob,
+    join_paragraphs,
+    link,
+    paragraphs_of,
+    plain_body,
+    rebuild,
+)
 from ._sqlite import refuse_foreign_file
 
 __all__ = [
@@ -69,7 +78,6 @@ PROMPTS_FILENAME = "prompts.sqlite3"
 
 APPLICATION_ID = 0x6D767072  # "mvpr"
 SCHEMA_VERSION = 1
-_DIGEST = 16
 _SCHEMA = f"""
 BEGIN IMMEDIATE;
 CREATE TABLE blobs (id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, body BLOB NOT NULL);
@@ -88,12 +96,7 @@ PRAGMA user_version={SCHEMA_VERSION};
 COMMIT;
 """
 _KNOWN_LIMIT = 200_000  # digests remembered as written (then forgotten: INSERT OR IGNORE)
-_PLAIN, _SPLIT = b"\x00", b"\x01"  # a blob's first byte: zlib of the body, or paragraphs
-_PARAGRAPH = b"\\n\\n"  # a blank line, as JSON escapes it inside a string
-_SPLIT_OVER = 1024  # bodies longer than this are cut into paragraphs
-_MAX_DEPTH = 32  # links from a prompt to one stored whole, when written
 _MAX_LINKS = 10_000  # more, when read, is damage (a loop)
-_MIN_RUN = 4  # a shorter run of the previous prompt's parts is not worth a link
 
 
 class StoredPrompt(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,33 +149,6 @@ class MemoryPromptStore:
 _Pending = list[tuple[str, str, Sequence[bytes], bytes]]
 
 
-class _Record(msgspec.Struct, frozen=True):
-    """A prompt as a row: its fresh parts' digests, spliced around a run of a base's."""
-
-    fresh: bytes
-    base: str | None = None
-    head: int = 0
-    skip: int = 0
-    keep: int = 0
-
-
-def splice(previous: Sequence[bytes], digests: Sequence[bytes]) -> tuple[int, int] | None:
-    """Where ``digests[1:]`` continues a run of ``previous`` (a sliding window: the
-    oldest messages gone, new ones added): ``(skip, keep)``, or ``None`` if no run of
-    at least a few parts is shared. ``digests[0]`` (the system message) is not sought."""
-    if len(digests) < 2:
-        return None
-    try:
-        skip = previous.index(digests[1])
-    except ValueError:
-        return None
-    keep = 0
-    limit = min(len(previous) - skip, len(digests) - 1)
-    while keep < limit and previous[skip + keep] == digests[1 + keep]:
-        keep += 1
-    return (skip, keep) if keep >= _MIN_RUN else None
-
-
 class _Store:
     """Synchronous SQLite access; every method runs in a worker thread."""
 
@@ -222,11 +198,11 @@ class _Store:
         rows: list[tuple[object, ...]] = []
         last = dict(self._last)
         for agent, prompt_hash, parts, tools in pending:
-            digests = [self._blob(body, blobs) for body in parts]
-            record, depth = self._record(last.get(agent), digests)
+            digests = [encode_blob(body, self._known, blobs) for body in parts]
+            row, depth = link(last.get(agent), digests)
             last[agent] = (prompt_hash, digests, depth)
-            tools_digest = self._blob(tools, blobs)
-            rows.append((prompt_hash, tools_digest, *msgspec.structs.astuple(record)))
+            tools_digest = encode_blob(tools, self._known, blobs)
+            rows.append((prompt_hash, tools_digest, *msgspec.structs.astuple(row)))
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -247,31 +223,6 @@ class _Store:
             self._known.clear()
         self._known.update(blobs)
 
-    @staticmethod
-    def _record(
-        previous: tuple[str, list[bytes], int] | None, digests: list[bytes]
-    ) -> tuple[_Record, int]:
-        if previous is not None and previous[2] < _MAX_DEPTH:
-            base, base_digests, depth = previous
-            run = splice(base_digests, digests)
-            if run is not None:
-                skip, keep = run
-                fresh = b"".join(digests[:1] + digests[1 + keep :])
-                return _Record(fresh, base, 1, skip, keep), depth + 1
-        return _Record(b"".join(digests), None, len(digests)), 0
-
-    def _blob(self, body: bytes, new: dict[bytes, bytes]) -> bytes:
-        digest = hashlib.blake2b(body, digest_size=_DIGEST).digest()
-        if digest in self._known or digest in new:
-            return digest
-        if len(body) > _SPLIT_OVER and _PARAGRAPH in body:
-            paragraphs = body.split(_PARAGRAPH)
-            stored = _SPLIT + b"".join(self._blob(p, new) for p in paragraphs)
-        else:
-            stored = _PLAIN + zlib.compress(body)
-        new[digest] = stored
-        return digest
-
     # --- reading ---------------------------------------------------------------------------
 
     def get(self, prompt_hash: str) -> StoredPrompt | None:
@@ -291,47 +242,39 @@ class _Store:
 
     def _digests(self, prompt_hash: str) -> tuple[list[bytes], bytes] | None:
         """The prompt's parts' digests and its tools' digest, following its links."""
-        chain: list[tuple[bytes, int, int, int]] = []  # fresh, head, skip, keep: newest first
+        chain: list[PromptRow] = []
         wanted: str | None = prompt_hash
         tools = b""
         while wanted is not None:
-            row = self._db.execute(
+            found = self._db.execute(
                 "SELECT tools, fresh, base, head, skip, keep FROM prompts WHERE hash = ?",
                 (wanted,),
             ).fetchone()
-            if row is None:
+            if found is None:
                 if not chain:
                     return None
                 raise ValueError(f"its base prompt {wanted} is missing")
             if not chain:
-                tools = row[0]
-            chain.append((row[1], row[3], row[4], row[5]))
-            wanted = row[2]
+                tools = found[0]
+            chain.append(PromptRow(*found[1:]))
+            wanted = chain[-1].base
             if len(chain) > _MAX_LINKS:
                 raise ValueError("its links go round in a circle")
-        digests = _cut(chain[-1][0])
-        for fresh, head, skip, keep in reversed(chain[:-1]):
-            run = digests[skip : skip + keep]
-            if len(run) != keep:
-                raise ValueError("its base prompt is shorter than its link says")
-            own = _cut(fresh)
-            digests = own[:head] + run + own[head:]
-        return digests, tools
+        return rebuild(chain), tools
 
     def _bodies(self, digests: Sequence[bytes]) -> dict[bytes, bytes]:
         """Every blob's body by digest, paragraphs put back together."""
         stored = self._fetch(set(digests))
-        split = [d for d in set(digests) if stored[d][:1] == _SPLIT]
-        paragraphs = {p for d in split for p in _cut(stored[d][1:])}
-        stored.update(self._fetch(paragraphs - stored.keys()))
+        split = {d: paragraphs_of(stored[d]) for d in stored}
+        wanted = {p for paragraphs in split.values() for p in paragraphs or ()}
+        stored.update(self._fetch(wanted - stored.keys()))
         bodies: dict[bytes, bytes] = {}
         for digest in set(digests):
-            body = stored[digest]
-            if body[:1] == _SPLIT:
-                parts = [_plain(stored[p]) for p in _cut(body[1:])]
-                bodies[digest] = _PARAGRAPH.join(parts)
+            paragraphs = split[digest]
+            if paragraphs is None:
+                bodies[digest] = plain_body(stored[digest])
             else:
-                bodies[digest] = _plain(body)
+                bodies[digest] = join_paragraphs([plain_body(stored[p]) for p in paragraphs])
         return bodies
 
     def _fetch(self, digests: set[bytes]) -> dict[bytes, bytes]:
@@ -345,16 +288,6 @@ class _Store:
         if len(found) != len(wanted):
             raise ValueError("parts missing")
         return found
-
-
-def _cut(packed: bytes) -> list[bytes]:
-    return [packed[i : i + _DIGEST] for i in range(0, len(packed), _DIGEST)]
-
-
-def _plain(stored: bytes) -> bytes:
-    if stored[:1] != _PLAIN:
-        raise ValueError("a paragraph is itself cut in paragraphs")
-    return zlib.decompress(stored[1:])
 
 
 class SqlitePromptStore:

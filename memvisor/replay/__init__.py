@@ -5,9 +5,9 @@ from ._check import RERUN_FUNCTIONS as RERUN_FUNCTIONS
 from ._check import CheckReport as CheckReport
 from ._check import Divergence as Divergence
 from ._check import check_replay as check_replay
-from ._check import describe_action as describe_action
-from ._check import describe_difference as describe_difference
-from ._check import describe_event as describe_event
+from ._describe import describe_action as describe_action
+from ._describe import describe_difference as describe_difference
+from ._describe import describe_event as describe_event
 from ._prompt_diff import decode_prompt as decode_prompt
 from ._prompt_diff import decode_tools as decode_tools
 from ._prompt_diff import prompt_diff as prompt_diff

@@ -18,6 +18,15 @@ from memvisor.events import (
     open_prompt_store,
     prompt_digest,
 )
+from memvisor.events._prompt_format import (
+    MAX_DEPTH,
+    encode_blob,
+    join_paragraphs,
+    link,
+    paragraphs_of,
+    plain_body,
+    rebuild,
+)
 
 SYSTEM = b'{"role":"system","content":"You are Ada."}'
 TOOLS = b'[{"name":"send_message"}]'
@@ -168,3 +177,30 @@ def test_any_windows_of_any_agents_round_trip(
                 assert got.parts == tuple(parts)
 
     trio.run(main)
+
+
+@given(
+    previous=st.lists(st.binary(min_size=16, max_size=16), max_size=12),
+    digests=st.lists(st.binary(min_size=16, max_size=16), max_size=12),
+    depth=st.integers(0, 40),
+)
+def test_a_linked_row_rebuilds_the_digests_it_was_made_from(
+    previous: list[bytes], digests: list[bytes], depth: int
+) -> None:
+    base, _ = link(None, previous)
+    row, new_depth = link(("sha256:base", previous, depth), digests)
+    assert rebuild([row, base] if row.base else [row]) == digests
+    assert new_depth <= MAX_DEPTH
+    assert row.base is None or new_depth == depth + 1
+
+
+@given(st.lists(st.binary(max_size=600), max_size=5))
+def test_a_long_body_cut_in_paragraphs_joins_back(paragraphs: list[bytes]) -> None:
+    body = b"\\n\\n".join(paragraphs)
+    new: dict[bytes, bytes] = {}
+    digest = encode_blob(body, set(), new)
+    cut_in = paragraphs_of(new[digest])
+    if cut_in is None:
+        assert plain_body(new[digest]) == body
+    else:
+        assert join_paragraphs([plain_body(new[p]) for p in cut_in]) == body
