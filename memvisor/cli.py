@@ -148,6 +148,7 @@ def _register_subcommands() -> None:
     from ._cli_lineage import diff, export, fork, import_
     from ._cli_memory import attach, load, sources
     from ._cli_replay import replay
+    from ._cli_report import report
     from ._cli_send import send
     from ._cli_serve import serve
     from ._cli_sim import sim
@@ -166,6 +167,7 @@ def _register_subcommands() -> None:
         export,
         import_,
         replay,
+        report,
     ):
         cli.add_command(command)
 

@@ -23,6 +23,7 @@ COMMANDS = [
     ["sim"],
     ["serve"],
     ["replay"],
+    ["report"],
     ["log"],
     ["load"],
     ["attach"],

@@ -116,3 +116,36 @@ def test_bench_agent_prints_overheads_throughputs_and_the_cli_time(tmp_path: Pat
     assert figures["steps_per_s_100_agents"] > 0
     assert figures["cli_send_seconds"] > 0
     assert figures["durability"] == "normal"
+
+
+def test_bench_replay_checks_a_recorded_run_and_times_the_tools(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench_replay.py"),
+            "--quick",
+            "--tmpdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    rates = {
+        "fold_events_per_s",
+        "check_steps_per_s",
+        "check_seconds",
+        "cli_check_seconds",
+        "report_seconds",
+        "report_bytes",
+        "prompt_store_bytes_per_step",
+        "record_steps_per_s",
+    }
+    assert set(figures) == rates | {"turns", "events", "steps"}
+    assert all(figures[key] > 0 for key in rates)
+    assert figures["turns"] == 300
+    assert figures["steps"] > figures["turns"]  # core-memory edits and searches step twice
+    assert figures["events"] > 5 * figures["turns"]

@@ -12,11 +12,27 @@ from ._prompt_diff import decode_prompt as decode_prompt
 from ._prompt_diff import decode_tools as decode_tools
 from ._prompt_diff import prompt_diff as prompt_diff
 from ._prompt_diff import prompt_lines as prompt_lines
+from ._report import BlockChange as BlockChange
+from ._report import CompactionMark as CompactionMark
+from ._report import FillPoint as FillPoint
+from ._report import PressureMark as PressureMark
+from ._report import ReportData as ReportData
+from ._report import TimelinePage as TimelinePage
+from ._report import TurnSpan as TurnSpan
+from ._report import render_report as render_report
+from ._report import report_data as report_data
 
 __all__ = [
     "RERUN_FUNCTIONS",
+    "BlockChange",
     "CheckReport",
+    "CompactionMark",
     "Divergence",
+    "FillPoint",
+    "PressureMark",
+    "ReportData",
+    "TimelinePage",
+    "TurnSpan",
     "check_replay",
     "decode_prompt",
     "decode_tools",
@@ -25,6 +41,8 @@ __all__ = [
     "describe_event",
     "prompt_diff",
     "prompt_lines",
+    "render_report",
+    "report_data",
 ]
 
 fixup_module_metadata(__name__, globals())

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 import pytest
 import trio
-from click.testing import CliRunner
 
 from memvisor.agent import TurnConfig
-from memvisor.cli import cli
 from memvisor.events import (
     AgentCreated,
     ContextCompacted,
@@ -25,10 +22,11 @@ from memvisor.events import (
     ToolCalled,
     ToolReturned,
     UserMessage,
-    open_sqlite_log,
 )
 from memvisor.memory import CompactionConfig
 from memvisor.replay import CheckReport, check_replay
+
+from .report_logs import demo_events, every_event_log
 
 E = TypeVar("E", bound=Event)
 
@@ -45,14 +43,7 @@ def renumber(events: Sequence[Event]) -> list[Event]:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
     """The log `memvisor demo` records: steps, built-ins, recall search, an alert, a
     compaction and a second alert, in a 3,072-token window."""
-    home = tmp_path_factory.mktemp("demo")
-    assert CliRunner().invoke(cli, ["--home", str(home), "demo"]).exit_code == 0
-
-    async def read() -> list[Event]:
-        async with open_sqlite_log(Path(home) / "events.sqlite3") as log:
-            return await log.read("demo")
-
-    return trio.run(read)
+    return demo_events(tmp_path_factory.mktemp("demo"))
 
 
 def first(events: Sequence[Event], kind: type[E]) -> E:
@@ -170,3 +161,16 @@ def test_a_log_must_begin_with_its_agent(demo: list[Event]) -> None:
 
     with pytest.raises(UsageError, match="agent_created"):
         check(demo[1:])
+
+
+def test_a_hand_made_log_is_checked_to_its_first_divergence() -> None:
+    # Written by hand, not recorded: its core_memory_append result is not what the
+    # built-in answers, and the check says so there rather than failing later.
+    events = every_event_log()
+    report = check(events)
+    assert report.divergence is not None
+    returned = events[report.divergence.seq - 1]
+    assert isinstance(returned, ToolReturned)
+    assert returned.name == "core_memory_append"
+    assert report.divergence.expected == ("tool_returned: content='Appended.' heartbeat=True")
+    assert "Appended to block 'human'" in report.divergence.produced
