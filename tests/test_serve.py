@@ -16,10 +16,16 @@ import anyio
 import httpx2 as httpx
 import pytest
 
-from memvisor.events import AgentCreated, AssistantMessage, ExternalEvent, open_sqlite_log
+from memvisor.events import (
+    AgentCreated,
+    AgentMessage,
+    AssistantMessage,
+    ExternalEvent,
+    open_sqlite_log,
+)
 from memvisor.sources import webhook_signature
 
-from .llm.fake_openai import FakeOpenAI, fake_openai, function_call
+from .llm.fake_openai import Answer, FakeOpenAI, fake_openai, function_call
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +120,9 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return err
 
 
-def signed_post(port: int, body: dict[str, object], key: str | None = None) -> httpx.Response:
+def signed_post(
+    port: int, body: dict[str, object], key: str | None = None, *, agent: str = "support"
+) -> httpx.Response:
     raw = json.dumps(body).encode()
     headers = {
         "content-type": "application/json",
@@ -122,7 +130,7 @@ def signed_post(port: int, body: dict[str, object], key: str | None = None) -> h
     }
     if key is not None:
         headers["idempotency-key"] = key
-    url = f"http://127.0.0.1:{port}/agents/support/events"
+    url = f"http://127.0.0.1:{port}/agents/{agent}/events"
     return httpx.post(url, content=raw, headers=headers, timeout=10)
 
 
@@ -279,3 +287,76 @@ def test_a_killed_serve_hands_every_accepted_event_to_its_agent_after_a_restart(
         e.text for e in events_of(home, "support") if isinstance(e, ExternalEvent) and e.inbox
     ]
     assert texts == [f"ticket {i}" for i in range(8)]
+
+
+TWO_AGENTS = """
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[[agents]]
+name = "front"
+persona = "You are the front desk."
+model = "fake-model"
+
+[[agents]]
+name = "back"
+persona = "You are the back office."
+model = "fake-model"
+
+[[webhooks]]
+agent = "front"
+secret_env = "SUPPORT_WEBHOOK_SECRET"
+"""
+
+
+def passing_on(back_delay: float) -> Callable[[dict[str, object]], Answer]:
+    """front passes each ticket to back; back answers after ``back_delay`` seconds."""
+
+    def policy(body: dict[str, object]) -> Answer:
+        messages = body["messages"]
+        assert isinstance(messages, list)
+        if "front desk" in messages[0]["content"]:
+            ticket = json.loads(messages[-1]["content"]).get("message", "")
+            arguments = {"agent": "back", "message": ticket, "request_heartbeat": False}
+            return function_call("send_message_to_agent", arguments)
+        return function_call("send_message", {"message": "Handled."}, delay=back_delay)
+
+    return policy
+
+
+def passed_on(home: Path) -> tuple[list[int], list[int]]:
+    """The seqs of front's messages to back, and the causes of what back logged of them."""
+    sent = [e.seq for e in events_of(home, "front") if isinstance(e, AssistantMessage) and e.to]
+    got = [e.cause for e in events_of(home, "back") if isinstance(e, AgentMessage)]
+    return sent, [cause for cause in got if cause is not None]
+
+
+def test_a_killed_serve_loses_no_message_between_agents(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    port = free_port()
+    (tmp_path / "memvisor.toml").write_text(TWO_AGENTS.format(port=port))
+    home = tmp_path / "home"
+    server.policy = passing_on(back_delay=30.0)  # back is busy with the first one
+    proc = start(tmp_path, server, port)
+    try:
+        for i in range(6):
+            answer = signed_post(port, {"text": f"ticket {i}"}, key=f"t{i}", agent="front")
+            assert answer.status_code == 202, answer.text
+        wait_for(lambda: len(passed_on(home)[0]) == 6, timeout=60)
+    finally:
+        proc.kill()  # SIGKILL: what waited in back's mailbox was in memory only
+        proc.communicate(timeout=30)
+    sent, got = passed_on(home)
+    assert len(got) < len(sent)
+
+    server.policy = passing_on(back_delay=0.0)
+    proc = start(tmp_path, server, port)
+    try:
+        wait_for(lambda: len(passed_on(home)[1]) >= 6, timeout=60)
+        time.sleep(0.5)  # anything delivered twice would be logged by now
+    finally:
+        stop(proc)
+    sent, got = passed_on(home)
+    assert got == sent  # each message exactly once, in order

@@ -26,6 +26,14 @@ right after the commit that makes them durable, with ``Runtime.deliver_soon``:
 a full mailbox never blocks this agent's loop, so two agents asking each other
 cannot deadlock. What each recipient logs is decided by ``_turn.outgoing``; an
 answer to one of this agent's asks also cancels the ask's timeout timer.
+Nothing sent is lost to a crash: a message lives in the sender's log before it
+is delivered, and a mailbox is memory only, so an agent that starts delivers
+again every message its log holds for the agents running beside it. A recipient
+logs a message only if its ``cause`` (the seq of the sender's event) is past the
+last one it logged from that sender (messages between two agents arrive in
+order), so it logs each exactly once. (A start thus costs a mailbox message per
+message the agent ever sent, each dropped at once by its recipient: a
+watermark kept by the sender would need an acknowledgement back.)
 
 Timers the agent set itself (``set_timer``) are armed on the runtime's clock
 when their ``timer_set`` is logged, and again when the actor starts (they are
@@ -203,6 +211,8 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         self._logged: list[Event] = []
         self._pending: list[Event] = []
         self._outbox: list[AgentMessage] = []
+        self._heard: dict[str, int] = {}
+        """Per sender: the ``cause`` of the last of its messages this agent logged."""
 
     @property
     def name(self) -> str:
@@ -212,10 +222,17 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         events = await self._log.read(self.name)
         if not events:
             raise UsageError(f"no agent named {self.name!r}: create it first", actor_id=self.name)
+        sent = []
         for event in events:
             self._fold(event)
+            message = outgoing(event, self._turn)
+            if message is not None:
+                sent.append(message)
         for timer in self._state.timers:
             self._arm(timer)
+        # Messages still in a mailbox when the process died are in this log only:
+        # deliver them all again; their recipients drop what they already logged.
+        self._deliver(sent)
         if self._directory is not None and isinstance(events[0], AgentCreated):
             self._directory.register(self.name, events[0].tags)
 
@@ -233,11 +250,14 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         for inbound in (message.event, *message.more):
             if isinstance(inbound, TimerFired) and not self._armed(inbound.timer_id):
                 continue  # cancelled (or already fired) while queued
+            if isinstance(inbound, AgentMessage) and self._logged_before(inbound):
+                continue  # delivered again by a sender that restarted
             self._add([self._stamped(inbound)])
             if isinstance(inbound, AgentMessage):
                 self._settle(inbound)
-        await self._run()
-        await self._flush()
+        if self._pending:
+            await self._run()
+            await self._flush()
         return TurnReport(events=tuple(self._logged))
 
     async def _amend(self, amendment: Amendment) -> TurnReport:
@@ -482,6 +502,10 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
                 # message stays in this log only (an ask then times out).
                 continue
 
+    def _logged_before(self, message: AgentMessage) -> bool:
+        """Whether ``message`` was logged already (see the module docstring)."""
+        return message.cause is not None and message.cause <= self._heard.get(message.sender, 0)
+
     def _settle(self, message: AgentMessage) -> None:
         """``message`` answers an ask of ours that still waits: cancel its timeout."""
         timer_id = answered_ask(self._state, message)
@@ -496,6 +520,8 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
     def _fold(self, event: Event) -> None:
         self._state = fold(self._state, event)
         self._turn = advance(self._turn, event, self._state)
+        if isinstance(event, AgentMessage) and event.cause is not None:
+            self._heard[event.sender] = max(event.cause, self._heard.get(event.sender, 0))
         if isinstance(event, TimerFired):
             timer = next((t for t in self._state.timers if t.timer_id == event.timer_id), None)
             if timer is None:

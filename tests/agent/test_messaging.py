@@ -687,3 +687,53 @@ async def test_the_directory_lists_live_agents_by_name_and_tag() -> None:
         directory.forget("ada")
         assert directory.names() == []
         assert directory.tagged("x") == []
+
+
+# --- crashes --------------------------------------------------------------------------------
+
+
+def test_messages_lost_with_a_mailbox_in_a_crash_are_delivered_again_exactly_once() -> None:
+    """A mailbox is memory: what waited in bob's when the process died is in ada's log
+    only. The next start delivers it again, and bob logs each message once."""
+
+    def policy(name: str, request: LLMRequest) -> LLMResponse:
+        got = heard(request)
+        if name == "ada" and got.get("type") == "user_message":
+            return calls(tell("bob", str(got["message"])))
+        return reply_with_text("Noted.")
+
+    log = MemoryEventLog()
+
+    async def life(bob_delay: float, notes: Sequence[str], *, crash: bool) -> None:
+        with trio.CancelScope() as process:
+            async with open_runtime(clock_start=T0) as runtime:
+                directory = AgentDirectory(runtime)
+                agents = {}
+                for name in ("ada", "bob"):
+                    llm: LLMClient = ScriptedLLM(partial(policy, name))
+                    if name == "bob":
+                        llm = SlowLLM(llm, bob_delay)
+                    agents[name] = spawn_agent(
+                        runtime, name, log=log, llm=llm, directory=directory
+                    )
+                for note in notes:
+                    await agents["ada"].ask(user(note))
+                if crash:
+                    process.cancel()  # bob is in its first step; the rest waits in its mailbox
+                await anyio.sleep(3600)  # virtual: everything delivered settles
+
+    async def main() -> None:
+        for name in ("ada", "bob"):
+            await log.append([created(name)])
+        await life(86_400.0, [f"note {i}" for i in range(5)], crash=True)
+        assert len([e for e in await log.read("bob") if isinstance(e, AgentMessage)]) == 1
+        await life(0.0, [], crash=False)  # ada delivers all five again; bob logs four
+        sent = [e.seq for e in await log.read("ada") if isinstance(e, AssistantMessage)]
+        got = [e.cause for e in await log.read("bob") if isinstance(e, AgentMessage)]
+        assert got == sent
+        assert len(sent) == 5
+        before = await log.read("bob")
+        await life(0.0, [], crash=False)  # and again: nothing new
+        assert await log.read("bob") == before
+
+    run_virtual(main)
