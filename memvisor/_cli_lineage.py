@@ -4,11 +4,13 @@
 fork NAME --at SEQ --as NEW  ──► NAME's events 1..SEQ as NEW's log (seq 1 records forked_from)
 diff A B                     ──► first_difference ──► exit 0 same, 1 different, 2 error
 export NAME -o FILE.jsonl    ──► export_lines ──► FILE (written aside, then renamed) or stdout
+       [--prompts]                (with the prompts the agent sent, from the prompt store)
 import FILE.jsonl [--as NEW] ──► parse_export (every line checked) ──► one append, or nothing
 ```
 
-Only the event log travels: archival passages (HOME/archival) are neither
-copied by a fork nor exported. Nothing here talks to an LLM, and no command
+Only the event log travels (and, exported with ``--prompts``, the prompts the
+agent sent): archival passages (HOME/archival) are neither copied by a fork nor
+exported. Nothing here talks to an LLM, and no command
 writes to the agent it reads from. ``diff``, ``export`` and ``fork`` never
 create a log where there is none.
 """
@@ -19,7 +21,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -34,10 +36,13 @@ from .events import (
     Event,
     EventLog,
     ExportedLog,
+    ExportedPrompt,
+    LLMResponded,
     event_type,
     export_lines,
     first_difference,
     fork_events,
+    open_prompt_store,
     open_sqlite_log,
     parse_export,
     rename,
@@ -223,8 +228,15 @@ def _fields(event: Event, differing: tuple[str, ...]) -> list[str]:
     metavar="FILE.jsonl",
     help="Where to write it; - for standard output.",
 )
+@click.option(
+    "--prompts",
+    "with_prompts",
+    is_flag=True,
+    help="Carry the prompts the agent sent (from HOME's prompt store), so that"
+    " `replay --check` on the imported log can show a changed prompt's diff.",
+)
 @click.pass_obj
-def export(home: Home, *, name: str, output: Path) -> None:
+def export(home: Home, *, name: str, output: Path, with_prompts: bool) -> None:
     """Write agent NAME's whole event log to a portable file (JSON lines).
 
     Line 1 is a header naming the format and its version; each further line is
@@ -235,14 +247,36 @@ def export(home: Home, *, name: str, output: Path) -> None:
     with user_errors():
         _require_log(home, name)
         events = anyio.run(_read_agent, home.log, name)
-        lines = export_lines(events, exported_at=time.time())
+        prompts, missing = anyio.run(_sent_prompts, home, events) if with_prompts else ([], 0)
+        lines = export_lines(events, exported_at=time.time(), prompts=prompts)
         if str(output) == "-":
             stdout = sys.stdout.buffer
             stdout.writelines(lines)
             stdout.flush()
             return
         _write_whole(output, lines)
-    click.echo(f"exported {len(events)} events of {name!r} to {output}")
+    carried = ""
+    if with_prompts:
+        carried = f" with {len(prompts)} prompts"
+        if missing:
+            carried += f" ({missing} were not in {home.prompts})"
+    click.echo(f"exported {len(events)} events of {name!r} to {output}{carried}")
+
+
+async def _sent_prompts(home: Home, events: list[Event]) -> tuple[list[ExportedPrompt], int]:
+    """The prompts of the log's steps that the prompt store has, and how many it lacks."""
+    hashes = dict.fromkeys(
+        e.prompt_hash for e in events if isinstance(e, LLMResponded) and e.prompt_hash
+    )
+    if not hashes or not home.prompts.exists():
+        return [], len(hashes)
+    found = []
+    async with open_prompt_store(home.prompts) as store:
+        for prompt_hash in hashes:
+            stored = await store.get(prompt_hash)
+            if stored is not None:
+                found.append(ExportedPrompt(prompt_hash=prompt_hash, prompt=stored))
+    return found, len(hashes) - len(found)
 
 
 async def _read_agent(path: Path, name: str) -> list[Event]:
@@ -290,11 +324,12 @@ def import_(home: Home, *, file: Path, new_name: str | None) -> None:
             if name == exported.header.agent
             else rename(exported.events, name)
         )
-        anyio.run(_import, home.log, events)
+        anyio.run(_import, home, events, name, exported.prompts)
     source = exported.header.agent
     was = f" (exported as {source!r})" if source != name else ""
+    carried = f" and {len(exported.prompts)} prompts" if exported.prompts else ""
     click.echo(
-        f"imported agent {name!r}{was}: {len(events)} events from {file},"
+        f"imported agent {name!r}{was}: {len(events)} events{carried} from {file},"
         f" exported {format_time(exported.header.exported_at)}"
     )
 
@@ -312,9 +347,16 @@ def _parse_file(file: Path) -> ExportedLog:
         raise EventDecodeError(f"cannot import {where}: {exc} (nothing was imported)") from None
 
 
-async def _import(path: Path, events: list[Event]) -> None:
-    async with open_sqlite_log(path) as log:
+async def _import(
+    home: Home, events: list[Event], name: str, prompts: Sequence[ExportedPrompt]
+) -> None:
+    async with open_sqlite_log(home.log) as log:
         await _append_new(log, events, hint="import it under another name with --as NEW")
+    if prompts:
+        async with open_prompt_store(home.prompts) as store:
+            for exported in prompts:
+                prompt = exported.prompt
+                store.record(name, exported.prompt_hash, prompt.parts, prompt.tools)
 
 
 # --- shared ----------------------------------------------------------------------------

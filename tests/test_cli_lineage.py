@@ -223,12 +223,41 @@ def test_export_then_import_on_a_fresh_home_gives_the_same_events(
     assert read_log(fresh, "demo") == events
 
 
+def test_an_export_with_prompts_lets_another_home_show_a_prompt_s_diff(
+    home: Path, tmp_path: Path
+) -> None:
+    file = tmp_path / "demo.jsonl"
+    result = memvisor(home, "export", "demo", "-o", str(file), "--prompts")
+    assert result.exit_code == 0, result.output
+    steps = sum(isinstance(e, LLMResponded) for e in read_log(home, "demo"))
+    assert result.output.rstrip().endswith(f"with {steps} prompts")
+    elsewhere = tmp_path / "elsewhere"
+    imported = memvisor(elsewhere, "import", str(file), "--as", "rec")
+    assert imported.exit_code == 0, imported.output
+    assert f"and {steps} prompts" in imported.output
+    assert memvisor(elsewhere, "replay", "rec", "--check").exit_code == 0
+    prompt = tmp_path / "terse.txt"
+    prompt.write_text("Be terse.\n")
+    changed = memvisor(elsewhere, "replay", "rec", "--check", "--system", str(prompt))
+    assert changed.exit_code == 1
+    assert "The prompt as it was sent (-) and as it is compiled now (+):" in changed.output
+    assert "+Be terse." in changed.output
+
+
+def test_an_export_says_which_prompts_the_store_lacked(home: Path, tmp_path: Path) -> None:
+    (home / "prompts.sqlite3").unlink()
+    result = memvisor(home, "export", "demo", "-o", str(tmp_path / "d.jsonl"), "--prompts")
+    assert result.exit_code == 0, result.output
+    steps = sum(isinstance(e, LLMResponded) for e in read_log(home, "demo"))
+    assert f"with 0 prompts ({steps} were not in" in result.output
+
+
 def test_an_export_line_is_a_log_json_line(home: Path) -> None:
     exported = memvisor(home, "export", "demo", "-o", "-")
     assert exported.exit_code == 0
     lines = exported.stdout_bytes.decode().splitlines()
     header = json.loads(lines[0])
-    assert (header["format"], header["version"], header["agent"]) == ("memvisor-events", 1, "demo")
+    assert (header["format"], header["version"], header["agent"]) == ("memvisor-events", 2, "demo")
     assert lines[1:] == memvisor(home, "log", "demo", "--json").output.splitlines()
 
 

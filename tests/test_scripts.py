@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,27 +24,27 @@ RUNTIME_KEYS = {
 }
 
 
-@pytest.mark.parametrize("backend", ["trio", "asyncio"])
-def test_bench_runtime_prints_one_json_object_with_every_figure(
-    backend: str, tmp_path: Path
-) -> None:
+def run_script(script: str, *args: str) -> dict[str, Any]:
+    """Run ``scripts/SCRIPT ARGS…``; it must succeed and print one JSON object."""
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench_runtime.py"),
-            "--quick",
-            "--backend",
-            backend,
-            "--tmpdir",
-            str(tmp_path),
-        ],
+        [sys.executable, str(ROOT / "scripts" / script), *args],
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout)
+    figures: dict[str, Any] = json.loads(result.stdout)  # the script's JSON, as printed
+    return figures
+
+
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_bench_runtime_prints_one_json_object_with_every_figure(
+    backend: str, tmp_path: Path
+) -> None:
+    figures = run_script(
+        "bench_runtime.py", "--quick", "--backend", backend, "--tmpdir", str(tmp_path)
+    )
     assert set(figures) >= RUNTIME_KEYS
     assert all(figures[key] > 0 for key in RUNTIME_KEYS)
     assert figures["backend"] == backend
@@ -80,21 +81,7 @@ def test_eval_locomo_prints_recall_and_mrr_for_both_searches(tmp_path: Path) -> 
 
 
 def test_bench_agent_prints_overheads_throughputs_and_the_cli_time(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench_agent.py"),
-            "--quick",
-            "--tmpdir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout)
+    figures = run_script("bench_agent.py", "--quick", "--tmpdir", str(tmp_path))
     assert set(figures) >= {
         "overhead_ms",
         "llm_ms",
@@ -119,21 +106,7 @@ def test_bench_agent_prints_overheads_throughputs_and_the_cli_time(tmp_path: Pat
 
 
 def test_bench_replay_checks_a_recorded_run_and_times_the_tools(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench_replay.py"),
-            "--quick",
-            "--tmpdir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout)
+    figures = run_script("bench_replay.py", "--quick", "--tmpdir", str(tmp_path))
     rates = {
         "fold_events_per_s",
         "check_steps_per_s",

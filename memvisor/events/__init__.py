@@ -20,6 +20,7 @@ from ._log import MemoryEventLog as MemoryEventLog
 from ._portable import EXPORT_FORMAT as EXPORT_FORMAT
 from ._portable import EXPORT_VERSION as EXPORT_VERSION
 from ._portable import ExportedLog as ExportedLog
+from ._portable import ExportedPrompt as ExportedPrompt
 from ._portable import ExportHeader as ExportHeader
 from ._portable import export_lines as export_lines
 from ._portable import parse_export as parse_export
@@ -86,6 +87,7 @@ __all__ = [
     "EventLog",
     "ExportHeader",
     "ExportedLog",
+    "ExportedPrompt",
     "ExternalEvent",
     "HeartbeatsPaused",
     "LLMResponded",

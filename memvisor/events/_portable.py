@@ -1,15 +1,19 @@
 """The portable event-log file: one agent's whole log as JSON lines.
 
 ```
-line 1      {"format":"memvisor-events","version":1,"agent":"sam","events":3,
-             "exported_at":1735689600.0,"crc32":[…one per event line…]}
+line 1      {"format":"memvisor-events","version":2,"agent":"sam","events":3,
+             "parts":0,"prompts":0,"exported_at":1735689600.0,
+             "crc32":[…one per line after the header…]}
 line 2      {"type":"agent_created","agent":"sam","seq":1,"at":…,…}      seq 1
 line 3      {"type":"user_message","agent":"sam","seq":2,"at":…,…}       seq 2
 line 4      …                                                            seq 3
+then        the prompts the agent sent, if exported with them: "parts" part
+            lines, then "prompts" prompt lines (see ``_portable_prompts``)
 ```
 
 Each event line is the event's tagged-union JSON, byte for byte what
 ``memvisor log NAME --json`` prints, so the tools that read one read the other.
+Version 1 files (events only, no ``parts`` or ``prompts``) are still read.
 
 Invariants of a file :func:`parse_export` accepts (it checks all of them, and
 any failure is an :class:`EventDecodeError` whose message starts with
@@ -19,8 +23,10 @@ any failure is an :class:`EventDecodeError` whose message starts with
 * every other line is one valid event of the header's agent, ``seq`` 1, 2, 3 …
   without gaps, exactly as many as the header promises, each one the log can
   store (finite ``at``, integers that fit, valid UTF-8 text);
+* the prompt lines after them, if any, are as many as the header says and valid
+  (every prompt's parts hash to it);
 * if the header lists checksums (:func:`export_lines` always writes them), each
-  event line still has its CRC-32: damage inside a text, which would still parse
+  line still has its CRC-32: damage inside a text, which would still parse
   as a different event, is as loud as damage to the structure. A file written by
   hand or by another program may leave ``crc32`` out; its lines are then only
   validated.
@@ -41,6 +47,7 @@ import msgspec
 
 from .._exceptions import EventDecodeError, UsageError
 from ._codec import encode_event
+from ._portable_prompts import ExportedPrompt, PromptLines, prompt_lines
 from ._types import Event
 
 __all__ = [
@@ -48,6 +55,7 @@ __all__ = [
     "EXPORT_VERSION",
     "ExportHeader",
     "ExportedLog",
+    "ExportedPrompt",
     "export_lines",
     "parse_export",
     "rename",
@@ -55,8 +63,9 @@ __all__ = [
 
 EXPORT_FORMAT: Final = "memvisor-events"
 """The ``format`` named in the header of every export."""
-EXPORT_VERSION: Final = 1
-"""The version of the format this module writes and reads."""
+EXPORT_VERSION: Final = 2
+"""The version of the format this module writes (it reads 1 and 2)."""
+_READABLE = (1, 2)
 
 
 class ExportHeader(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,18 +77,24 @@ class ExportHeader(msgspec.Struct, frozen=True, kw_only=True):
     """The agent whose log the file holds (every event's ``agent``)."""
     events: int
     """How many event lines follow."""
+    parts: int = 0
+    """How many prompt part lines follow the events."""
+    prompts: int = 0
+    """How many prompt lines follow the parts."""
     exported_at: float
     """When the file was written, in seconds since the epoch."""
     crc32: tuple[int, ...] | None = None
-    """CRC-32 of each event line (without its line break), in order; ``None`` in a
-    file written without them."""
+    """CRC-32 of each line after the header (without its line break), in order;
+    ``None`` in a file written without them."""
 
 
 class ExportedLog(msgspec.Struct, frozen=True, kw_only=True):
-    """A parsed export: its header and its events, ``seq`` 1 to ``header.events``."""
+    """A parsed export: its header, its events (``seq`` 1 to ``header.events``) and
+    the prompts it carries."""
 
     header: ExportHeader
     events: tuple[Event, ...]
+    prompts: tuple[ExportedPrompt, ...] = ()
 
 
 _encoder = msgspec.json.Encoder()
@@ -90,23 +105,29 @@ _any_decoder = msgspec.json.Decoder()
 # --- writing ---------------------------------------------------------------------------
 
 
-def export_lines(events: Sequence[Event], *, exported_at: float) -> Iterator[bytes]:
+def export_lines(
+    events: Sequence[Event], *, exported_at: float, prompts: Sequence[ExportedPrompt] = ()
+) -> Iterator[bytes]:
     """The lines of an export of ``events``, each ending with ``\\n``, the header first.
 
     Args:
         events: One agent's whole log: ``seq`` 1, 2, 3 … in order.
         exported_at: The time to record in the header.
+        prompts: Prompts the agent sent, to carry along (for ``replay --check``).
 
     Raises:
         UsageError: ``events`` is empty, mixes agents, or is not a whole log.
     """
     _check_whole_log(events)
-    body = [_event_line(event) for event in events]
+    parts, prompt_body = prompt_lines(prompts)
+    body = [_event_line(event) for event in events] + parts + prompt_body
     header = ExportHeader(
         format=EXPORT_FORMAT,
         version=EXPORT_VERSION,
         agent=events[0].agent,
-        events=len(body),
+        events=len(events),
+        parts=len(parts),
+        prompts=len(prompt_body),
         exported_at=exported_at,
         crc32=tuple(zlib.crc32(line) for line in body),
     )
@@ -172,6 +193,8 @@ def parse_export(lines: Iterable[bytes]) -> ExportedLog:
     numbered = enumerate(lines, start=1)
     header = _parse_header(next(numbered, (1, b"")))
     events: list[Event] = []
+    prompts = PromptLines()
+    lines_read = 0
     blank: int | None = None  # the first of a run of blank lines
     for number, raw in numbered:
         line = raw.rstrip(b"\r\n")
@@ -180,14 +203,54 @@ def parse_export(lines: Iterable[bytes]) -> ExportedLog:
             continue
         if blank is not None:
             raise _at(blank, "blank line in the middle of the file")
-        events.append(_parse_event(number, line, header, len(events) + 1))
-    if len(events) != header.events:
+        lines_read += 1
+        if lines_read <= header.events:
+            events.append(_parse_event(number, line, header, len(events) + 1))
+            continue
+        _parse_prompt_line(number, line, header, lines_read, prompts)
+    promised = header.events + header.parts + header.prompts
+    if lines_read < header.events:
         raise _at(
-            len(events) + 2,
-            f"the file ends after {len(events)} events but its header (line 1) promises"
+            lines_read + 2,
+            f"the file ends after {lines_read} events but its header (line 1) promises"
             f" {header.events} (truncated file?)",
         )
-    return ExportedLog(header=header, events=tuple(events))
+    if lines_read < promised:
+        raise _at(
+            lines_read + 2,
+            f"the file ends after {lines_read} lines but its header (line 1) promises"
+            f" {promised} (truncated file?)",
+        )
+    return ExportedLog(header=header, events=tuple(events), prompts=tuple(prompts.prompts))
+
+
+def _parse_prompt_line(
+    number: int, line: bytes, header: ExportHeader, index: int, prompts: PromptLines
+) -> None:
+    """Line ``number``, the ``index``-th after the header, past the events: a part or a
+    prompt line."""
+    if index > header.events + header.parts + header.prompts:
+        raise _at(
+            number,
+            f"one line more than the header promises ({header.events} events,"
+            f" {header.parts} prompt parts, {header.prompts} prompts)",
+        )
+    _check_crc(number, line, header, index)
+    try:
+        if index <= header.events + header.parts:
+            prompts.add_part(line)
+        else:
+            prompts.add_prompt(line)
+    except ValueError as exc:
+        raise _at(number, str(exc)) from None
+
+
+def _check_crc(number: int, line: bytes, header: ExportHeader, index: int) -> None:
+    if header.crc32 is not None and zlib.crc32(line) != header.crc32[index - 1]:
+        raise _at(
+            number,
+            "checksum mismatch: the line was changed or damaged after it was exported",
+        )
 
 
 def _at(number: int, problem: str) -> EventDecodeError:
@@ -208,11 +271,11 @@ def _parse_header(numbered: tuple[int, bytes]) -> ExportHeader:
             f'not a memvisor event export: the first line must be a header with "format":'
             f' "{EXPORT_FORMAT}"',
         )
-    if value.get("version") != EXPORT_VERSION:
+    if value.get("version") not in _READABLE:
         raise _at(
             number,
             f"format version {value.get('version')!r} is not supported"
-            f" (this memvisor reads version {EXPORT_VERSION})",
+            f" (this memvisor reads versions {' and '.join(map(str, _READABLE))})",
         )
     try:
         header = msgspec.convert(value, ExportHeader)
@@ -222,10 +285,13 @@ def _parse_header(numbered: tuple[int, bytes]) -> ExportHeader:
         raise _at(
             number, f"bad header: an agent's log has at least one event, not {header.events}"
         )
-    if header.crc32 is not None and len(header.crc32) != header.events:
+    if header.parts < 0 or header.prompts < 0:
+        raise _at(number, "bad header: negative counts of prompt lines")
+    lines = header.events + header.parts + header.prompts
+    if header.crc32 is not None and len(header.crc32) != lines:
         raise _at(
             number,
-            f"bad header: {len(header.crc32)} checksums for {header.events} events",
+            f"bad header: {len(header.crc32)} checksums for {lines} lines",
         )
     return header
 
@@ -247,11 +313,7 @@ def _parse_event(number: int, line: bytes, header: ExportHeader, seq: int) -> Ev
         )
     if not math.isfinite(event.at):
         raise _at(number, f"event time must be a finite number, got {event.at!r}")
-    if header.crc32 is not None and zlib.crc32(line) != header.crc32[seq - 1]:
-        raise _at(
-            number,
-            "checksum mismatch: the line was changed or damaged after it was exported",
-        )
+    _check_crc(number, line, header, seq)
     try:
         encode_event(event)
     except (msgspec.EncodeError, OverflowError, UnicodeEncodeError) as exc:

@@ -18,12 +18,15 @@ from memvisor.events import (
     AgentCreated,
     CoreMemoryEdited,
     Event,
+    ExportedPrompt,
     ExternalEvent,
     LLMResponded,
+    StoredPrompt,
     TimerSet,
     UserMessage,
     export_lines,
     parse_export,
+    prompt_digest,
     rename,
 )
 
@@ -123,12 +126,13 @@ def test_the_header_names_format_version_agent_count_and_checksums() -> None:
     lines = exported(a_log())
     header = header_of(lines)
     assert header["format"] == EXPORT_FORMAT == "memvisor-events"
-    assert header["version"] == EXPORT_VERSION == 1
+    assert header["version"] == EXPORT_VERSION == 2
     assert header["agent"] == "sam"
     assert header["events"] == 4
     assert header["exported_at"] == T0
     assert header["crc32"] == [zlib.crc32(line.rstrip(b"\n")) for line in lines[1:]]
-    assert list(header)[:5] == ["format", "version", "agent", "events", "exported_at"]
+    assert (header["parts"], header["prompts"]) == (0, 0)
+    assert list(header)[:4] == ["format", "version", "agent", "events"]
 
 
 def test_non_finite_floats_survive_as_javascript_literals() -> None:
@@ -225,12 +229,16 @@ def test_a_file_without_the_header_is_refused_at_line_1(header: bytes, problem: 
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
-        ({"version": 2}, "format version 2 is not supported (this memvisor reads version 1)"),
+        (
+            {"version": 3},
+            "format version 3 is not supported (this memvisor reads versions 1 and 2)",
+        ),
         ({"version": None}, "format version None is not supported"),
         ({"agent": None}, "bad header: Object missing required field `agent`"),
         ({"events": "4"}, "bad header: Expected `int`, got `str` - at `$.events`"),
         ({"events": 0}, "bad header: an agent's log has at least one event, not 0"),
-        ({"crc32": [1, 2]}, "bad header: 2 checksums for 4 events"),
+        ({"crc32": [1, 2]}, "bad header: 2 checksums for 4 lines"),
+        ({"prompts": -1}, "bad header: negative counts of prompt lines"),
     ],
 )
 def test_a_bad_header_is_refused_at_line_1(changes: dict[str, object], problem: str) -> None:
@@ -284,7 +292,7 @@ def test_a_missing_line_is_refused_where_the_gap_is() -> None:
 def test_an_extra_event_is_refused_at_its_line() -> None:
     lines = exported(a_log())
     extra = msgspec.json.encode(UserMessage(agent="sam", seq=5, at=T0, text="more")) + b"\n"
-    assert "event 5 is one more than the 4 the header promises" in refused_at([*lines, extra], 6)
+    assert "one line more than the header promises (4 events" in refused_at([*lines, extra], 6)
 
 
 def test_a_blank_line_inside_the_file_is_refused_at_its_number() -> None:
@@ -309,3 +317,59 @@ def test_a_changed_byte_is_refused_at_its_line(events: list[Event], data: st.Dat
     at = data.draw(st.integers(0, len(body) - 1), label="byte")
     body[at] = data.draw(st.integers(0x20, 0x7E).filter(lambda b: b != body[at]), label="new")
     refused_at(damage(lines, number, bytes(body) + b"\n"), number)
+
+
+# --- prompts carried along ----------------------------------------------------------------
+
+
+def a_prompt(*texts: str) -> ExportedPrompt:
+    parts = tuple(json.dumps({"role": "user", "content": t}).encode() for t in texts)
+    return ExportedPrompt(
+        prompt_hash=prompt_digest(parts), prompt=StoredPrompt(parts=parts, tools=b"[]")
+    )
+
+
+def with_prompts() -> list[bytes]:
+    prompts = [a_prompt("system", "hi"), a_prompt("system", "hi", "more")]
+    return list(export_lines(a_log(), exported_at=T0, prompts=prompts))
+
+
+def test_prompts_travel_after_the_events_with_shared_parts_written_once() -> None:
+    lines = with_prompts()
+    header = header_of(lines)
+    assert (header["events"], header["parts"], header["prompts"]) == (4, 4, 2)  # 3 + tools
+    assert len(lines) == 1 + 4 + 4 + 2
+    parsed = parse_export(lines)
+    assert parsed.events == tuple(a_log())
+    assert parsed.prompts == (a_prompt("system", "hi"), a_prompt("system", "hi", "more"))
+
+
+@given(st.lists(st.lists(st.text(max_size=30), min_size=1, max_size=4), max_size=4))
+def test_any_prompts_survive_an_export(texts: list[list[str]]) -> None:
+    prompts = [a_prompt(*t) for t in texts]
+    lines = list(export_lines(a_log(), exported_at=T0, prompts=prompts))
+    assert parse_export(lines).prompts == tuple(prompts)
+
+
+def test_a_version_1_file_is_still_read() -> None:
+    lines = exported(a_log())
+    old = {k: v for k, v in header_of(lines).items() if k not in ("parts", "prompts")}
+    old["version"] = 1
+    parsed = parse_export([json.dumps(old).encode(), *lines[1:]])
+    assert parsed.events == tuple(a_log())
+    assert parsed.prompts == ()
+
+
+def test_a_damaged_prompt_is_refused_at_its_line() -> None:
+    lines = with_prompts()
+    prompt = json.loads(lines[-1])
+    prompt["parts"] = prompt["parts"][:1]  # another prompt than the hash says
+    edited = json.dumps(prompt).encode()
+    unchecked = with_header(lines, crc32=None)
+    assert "do not hash to it" in refused_at(damage(unchecked, 11, edited), 11)
+    prompt["parts"] = ["0" * 32]
+    assert "names part 000" in refused_at(damage(unchecked, 11, json.dumps(prompt).encode()), 11)
+    assert "not a prompt part" in refused_at(damage(unchecked, 6, b'{"part": 1}'), 6)
+    assert "defined twice" in refused_at(damage(unchecked, 7, lines[5]), 7)
+    assert "checksum mismatch" in refused_at(damage(lines, 11, edited), 11)
+    assert "promises 10" in refused_at(lines[:-1], 11)
