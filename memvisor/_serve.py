@@ -45,9 +45,9 @@ from .agent import (
 from .events import EventLog, TimerSet, open_prompt_store, open_sqlite_log
 from .llm import OpenAIClient
 from .memory import ArchivalStore, fold_all
+from .sources import WatchSpec, watch
 from .sources._inbox import Inbox, LogOutbox
 from .sources._schedule import Every, next_fire, parse_cron, parse_every
-from .sources._watch import WatchSpec, watch
 from .sources._webhook import serve_webhooks, webhook_app
 from .sources._webhook_rules import WebhookAuth
 

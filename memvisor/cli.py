@@ -65,7 +65,15 @@ def demo(home: Home) -> None:
         f"\n{report.events} events logged for agent {report.agent!r};"
         f" {report.compactions} compaction(s); {verdict}."
     )
-    click.echo(f"next: memvisor --home {home.path} log {report.agent}")
+    where, name = f"memvisor --home {home.path}", report.agent
+    hints = [
+        (f"{where} log {name}", "every event"),
+        (f"{where} report {name} -o {name}.html", "the timeline, in a browser"),
+        (f"{where} replay {name} --check", "today's code re-decides the run"),
+    ]
+    width = max(len(command) for command, _ in hints)
+    for i, (command, what) in enumerate(hints):
+        click.echo(f"{'next:' if i == 0 else '':<5} {command:<{width}}  # {what}")
     click.echo("      (point `memvisor chat` at a real model: see the README)")
     if not report.recovered:
         sys.exit(1)

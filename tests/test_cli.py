@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -238,3 +239,16 @@ def test_the_demo_recovers_a_fact_compacted_out_of_the_context(tmp_path: Path) -
     again = CliRunner().invoke(cli, ["--home", str(tmp_path), "demo"])
     assert again.exit_code == 0
     assert "'demo-2'" in again.output
+
+
+def test_the_demo_s_next_steps_all_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    demo = CliRunner().invoke(cli, ["--home", str(tmp_path), "demo"])
+    assert demo.exit_code == 0, demo.output
+    hints = [line for line in demo.output.splitlines() if f"--home {tmp_path} " in line]
+    commands = [shlex.split(line.removeprefix("next:").split("#")[0]) for line in hints]
+    assert [c[3] for c in commands] == ["log", "report", "replay"]
+    for command in commands:
+        result = CliRunner().invoke(cli, command[1:])
+        assert result.exit_code == 0, (command, result.output)
+    assert (tmp_path / "demo.html").exists()

@@ -36,8 +36,8 @@ message the agent ever sent, each dropped at once by its recipient: a
 watermark kept by the sender would need an acknowledgement back.)
 
 Timers the agent set itself (``set_timer``) are armed on the runtime's clock
-when their ``timer_set`` is logged, and again when the actor starts (they are
-in the folded state), so they survive restarts. A firing arrives through the
+(``_alarms``) when their ``timer_set`` is logged, and again when the actor
+starts (they are in the folded state), so they survive restarts. A firing arrives through the
 mailbox like any other inbound event.
 """
 
@@ -50,7 +50,7 @@ import anyio
 import msgspec
 
 from .._exceptions import ActorError, UsageError
-from ..actors import Actor, ActorRef, Timer
+from ..actors import Actor, ActorRef
 from ..events import (
     AgentCreated,
     AgentMessage,
@@ -77,7 +77,7 @@ from ..llm._types import LLMRequest
 from ..memory._archival_model import ArchivalStore
 from ..memory._compaction import Evict, compaction_event, evicted_messages
 from ..memory._state import AgentState, fold
-from ..sources._schedule import next_fire, parse_cron
+from ._alarms import Alarms
 from ._builtins import BUILTIN_FUNCTIONS
 from ._processor import Completed, Failed, LLMCall, LLMOutcome, Overflowed
 from ._summary import fallback_summary, summary_request
@@ -207,7 +207,7 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         self._directory = directory
         self._state = AgentState()
         self._turn = Turn()
-        self._timers: dict[str, Timer] = {}
+        self._alarms: Alarms[object, object] | None = None  # made when it starts
         self._logged: list[Event] = []
         self._pending: list[Event] = []
         self._outbox: list[AgentMessage] = []
@@ -219,6 +219,10 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         return self.context.name
 
     async def on_start(self) -> None:
+        runtime = self.context.runtime
+        self._alarms = Alarms(
+            runtime, runtime.lookup(self.name), lambda fired: Deliver(event=fired)
+        )
         events = await self._log.read(self.name)
         if not events:
             raise UsageError(f"no agent named {self.name!r}: create it first", actor_id=self.name)
@@ -229,7 +233,7 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
             if message is not None:
                 sent.append(message)
         for timer in self._state.timers:
-            self._arm(timer)
+            self._alarms.arm(timer)
         # Messages still in a mailbox when the process died are in this log only:
         # deliver them all again; their recipients drop what they already logged.
         self._deliver(sent)
@@ -237,9 +241,8 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
             self._directory.register(self.name, events[0].tags)
 
     async def on_stop(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        if self._alarms is not None:
+            self._alarms.clear()
 
     async def receive(self, message: AgentRequest) -> TurnReport:
         self._logged = []
@@ -248,7 +251,7 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         if not self._turn.idle:
             await self._run()  # a turn cut short by a crash: finish it first
         for inbound in (message.event, *message.more):
-            if isinstance(inbound, TimerFired) and not self._armed(inbound.timer_id):
+            if isinstance(inbound, TimerFired) and not self._exists(inbound.timer_id):
                 continue  # cancelled (or already fired) while queued
             if isinstance(inbound, AgentMessage) and self._logged_before(inbound):
                 continue  # delivered again by a sender that restarted
@@ -522,48 +525,12 @@ class AgentActor(Actor[AgentRequest, TurnReport]):
         self._turn = advance(self._turn, event, self._state)
         if isinstance(event, AgentMessage) and event.cause is not None:
             self._heard[event.sender] = max(event.cause, self._heard.get(event.sender, 0))
-        if isinstance(event, TimerFired):
-            timer = next((t for t in self._state.timers if t.timer_id == event.timer_id), None)
-            if timer is None:
-                self._timers.pop(event.timer_id, None)  # a one-off timer is spent
-            elif timer.cron is not None:
-                self._arm(timer)  # a calendar timer: its next firing
+        if isinstance(event, TimerFired) and self._alarms is not None:
+            self._alarms.fired(event, self._state)
 
-    # --- timers ------------------------------------------------------------------------
-
-    def _rearm(self, event: Event) -> None:
-        if isinstance(event, TimerSet):
-            self._arm(event)
-        elif isinstance(event, TimerCancelled):
-            self._disarm(event.timer_id)
-
-    def _armed(self, timer_id: str) -> bool:
+    def _exists(self, timer_id: str) -> bool:
         return any(t.timer_id == timer_id for t in self._state.timers)
 
-    def _arm(self, timer: TimerSet) -> None:
-        self._disarm(timer.timer_id)
-        runtime = self.context.runtime
-        me = runtime.lookup(self.name)
-        fire = Deliver(
-            event=TimerFired(
-                agent=self.name,
-                seq=0,
-                at=0.0,
-                cause=timer.seq,
-                timer_id=timer.timer_id,
-                text=timer.text,
-            )
-        )
-        if timer.cron is not None:
-            when = next_fire(self.context.now(), parse_cron(timer.cron))
-            self._timers[timer.timer_id] = runtime.call_at(when, me, fire)
-        elif timer.every is None:
-            self._timers[timer.timer_id] = runtime.call_at(timer.due, me, fire)
-        else:
-            first = max(0.0, timer.due - self.context.now())
-            self._timers[timer.timer_id] = runtime.call_every(timer.every, me, fire, first=first)
-
-    def _disarm(self, timer_id: str) -> None:
-        timer = self._timers.pop(timer_id, None)
-        if timer is not None:
-            timer.cancel()
+    def _rearm(self, event: Event) -> None:
+        if self._alarms is not None:
+            self._alarms.follow(event)

@@ -15,10 +15,10 @@ from ._schedule import Schedule as Schedule
 from ._schedule import next_fire as next_fire
 from ._schedule import parse_cron as parse_cron
 from ._schedule import parse_every as parse_every
-from ._watch import ChangeKind as ChangeKind
-from ._watch import FileChange as FileChange
-from ._watch import WatchSpec as WatchSpec
 from ._watch import watch as watch
+from ._watch_rules import ChangeKind as ChangeKind
+from ._watch_rules import FileChange as FileChange
+from ._watch_rules import WatchSpec as WatchSpec
 from ._webhook import ASGIApp as ASGIApp
 from ._webhook import serve_webhooks as serve_webhooks
 from ._webhook import webhook_app as webhook_app

@@ -28,7 +28,8 @@ from memvisor.sources import (
     WatchSpec,
     watch,
 )
-from memvisor.sources._watch import (
+from memvisor.sources._watch import read_snapshot, scan_directory
+from memvisor.sources._watch_rules import (
     FileSnapshot,
     Gone,
     Skipped,
@@ -39,9 +40,7 @@ from memvisor.sources._watch import (
     glob_matches,
     is_within,
     read_limit,
-    read_snapshot,
     relative_to_root,
-    scan_directory,
 )
 
 MARKER = "zzz-marker.txt"
