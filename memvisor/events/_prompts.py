@@ -97,6 +97,7 @@ COMMIT;
 """
 _KNOWN_LIMIT = 200_000  # digests remembered as written (then forgotten: INSERT OR IGNORE)
 _MAX_LINKS = 10_000  # more, when read, is damage (a loop)
+_GATHER = 0.1  # seconds the writer lets prompts gather: fewer, larger writes
 
 
 class StoredPrompt(msgspec.Struct, frozen=True, kw_only=True):
@@ -167,6 +168,7 @@ class _Store:
             self._db.close()
             raise
         self._known: set[bytes] = set()
+        self._digest_cache: dict[bytes, bytes] = {}  # body → digest, for bodies seen lately
         # Per agent: the last prompt written, its parts' digests, and its links to a whole.
         self._last: dict[str, tuple[str, list[bytes], int]] = {}
 
@@ -194,14 +196,22 @@ class _Store:
     # --- writing ---------------------------------------------------------------------------
 
     def write(self, pending: _Pending) -> None:
+        try:
+            self._write(pending)
+        except BaseException:
+            self._digest_cache.clear()  # they may name blobs that were not written
+            raise
+
+    def _write(self, pending: _Pending) -> None:
         blobs: dict[bytes, bytes] = {}
         rows: list[tuple[object, ...]] = []
         last = dict(self._last)
         for agent, prompt_hash, parts, tools in pending:
-            digests = [encode_blob(body, self._known, blobs) for body in parts]
+            known = self._digest_cache.get
+            digests = [known(body) or self._digest(body, blobs) for body in parts]
             row, depth = link(last.get(agent), digests)
             last[agent] = (prompt_hash, digests, depth)
-            tools_digest = encode_blob(tools, self._known, blobs)
+            tools_digest = self._digest(tools, blobs)
             rows.append((prompt_hash, tools_digest, *msgspec.structs.astuple(row)))
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -222,6 +232,17 @@ class _Store:
         if len(self._known) > _KNOWN_LIMIT:
             self._known.clear()
         self._known.update(blobs)
+
+    def _digest(self, body: bytes, blobs: dict[bytes, bytes]) -> bytes:
+        """``body``'s digest, storing it in ``blobs`` if new. A message stays in the
+        window for many steps as the same bytes object (the fold made it once), so
+        its digest is looked up, not computed, after the first time."""
+        digest = self._digest_cache.get(body)
+        if digest is None:
+            if len(self._digest_cache) > _KNOWN_LIMIT:
+                self._digest_cache.clear()
+            digest = self._digest_cache[body] = encode_blob(body, self._known, blobs)
+        return digest
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -326,6 +347,8 @@ class SqlitePromptStore:
                     return
                 await self._wakeup.wait()
                 self._wakeup = anyio.Event()
+                if not self._closing:
+                    await anyio.sleep(_GATHER)  # one write for what comes meanwhile
                 continue
             pending, self._pending = self._pending, []
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -204,3 +205,43 @@ def test_a_long_body_cut_in_paragraphs_joins_back(paragraphs: list[bytes]) -> No
         assert plain_body(new[digest]) == body
     else:
         assert join_paragraphs([plain_body(new[p]) for p in cut_in]) == body
+
+
+class _FailingOnce:
+    """A connection whose first ``executemany`` fails, as a full disk would."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._failed = False
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        return self._db.execute(*args)
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:
+        if not self._failed:
+            self._failed = True
+            raise sqlite3.OperationalError("disk I/O error")
+        return self._db.executemany(*args)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@pytest.mark.trio
+async def test_after_a_failed_write_the_next_prompts_are_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    window = [message(i) for i in range(8)]  # the same objects in every prompt
+    first, second = [SYSTEM, *window], [SYSTEM + b" ", *window]
+    async with open_prompt_store(tmp_path / "p.sqlite3") as prompts:
+        store = prompts._store
+        monkeypatch.setattr(store, "_db", _FailingOnce(store._db))
+        prompts.record("ada", prompt_digest(first), first, TOOLS)
+        await trio.sleep(0.5)  # written (and failed) alone
+        prompts.record("ada", prompt_digest(second), second, TOOLS)
+    assert "prompts not saved" in capsys.readouterr().err
+    async with open_prompt_store(tmp_path / "p.sqlite3") as prompts:
+        assert await prompts.get(prompt_digest(first)) is None
+        stored = await prompts.get(prompt_digest(second))  # its parts were written again
+        assert stored is not None
+        assert stored.parts == tuple(second)
