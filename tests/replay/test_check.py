@@ -4,31 +4,38 @@ function is reported at the seq where the code parts ways with the log."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from typing import TypeVar
 
 import msgspec
 import pytest
 import trio
+import trio.testing
 
-from memvisor.agent import TurnConfig
+from memvisor.actors import open_runtime
+from memvisor.agent import Amend, Deliver, TurnConfig, new_agent, spawn_agent
 from memvisor.events import (
     AgentCreated,
     ContextCompacted,
+    ContextRewound,
     CoreMemoryEdited,
     Event,
     LLMResponded,
+    MemoryEventLog,
     MemoryPressure,
     ToolCalled,
     ToolReturned,
     UserMessage,
 )
+from memvisor.llm import LLMRequest, LLMResponse, ScriptedLLM, reply_with_call
 from memvisor.memory import CompactionConfig
 from memvisor.replay import CheckReport, check_replay
 
 from .report_logs import demo_events, every_event_log
 
 E = TypeVar("E", bound=Event)
+T0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
 
 
 def check(events: Sequence[Event], **options: object) -> CheckReport:
@@ -174,3 +181,35 @@ def test_a_hand_made_log_is_checked_to_its_first_divergence() -> None:
     assert returned.name == "core_memory_append"
     assert report.divergence.expected == ("tool_returned: content='Appended.' heartbeat=True")
     assert "Appended to block 'human'" in report.divergence.produced
+
+
+def test_amendments_between_turns_and_a_timer_replay_clean() -> None:
+    """A rewound context (chat's /retry), an attached source and a timer the agent
+    set: all logged between turns or by built-ins, all decided again the same."""
+
+    def policy(request: LLMRequest) -> LLMResponse:
+        said = request.messages[-1].content or ""
+        if "remind me" in said:
+            arguments = {"seconds": 60, "reason": "the tea"}
+            return reply_with_call("set_timer", json.dumps(arguments))
+        return reply_with_call("send_message", json.dumps({"message": "Done."}))
+
+    async def record() -> list[Event]:
+        log = MemoryEventLog()
+        await log.append([new_agent("ada", at=T0, model="scripted", system="You are Ada.")])
+        async with open_runtime(clock_start=T0) as runtime:
+            ada = spawn_agent(runtime, "ada", log=log, llm=ScriptedLLM(policy))
+            await ada.ask(Deliver(event=UserMessage(agent="", seq=0, at=0.0, text="hello")))
+            rewind = ContextRewound(agent="", seq=0, at=0.0, from_seq=2)
+            await ada.ask(Amend(event=rewind))
+            text = "remind me about the tea"
+            await ada.ask(Deliver(event=UserMessage(agent="", seq=0, at=0.0, text=text)))
+            await trio.sleep(120)  # the timer fires: a turn of its own
+        return await log.read("ada")
+
+    events = trio.run(record, clock=trio.testing.MockClock(autojump_threshold=0))
+    kinds = [type(e).__name__ for e in events]
+    assert {"ContextRewound", "TimerSet", "TimerFired"} <= set(kinds)
+    report = check(events)
+    assert report.divergence is None, report.divergence
+    assert report.steps == kinds.count("LLMResponded") == 3
