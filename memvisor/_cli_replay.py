@@ -18,7 +18,7 @@ import anyio
 import click
 import msgspec
 
-from ._cli_agents import agent_report, format_report
+from ._agent_report import agent_report, format_report
 from ._cli_session import check_name, read_agent
 from ._cli_support import Home, user_errors
 from ._exceptions import UsageError

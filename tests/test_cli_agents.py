@@ -12,7 +12,7 @@ import pytest
 import trio
 from click.testing import CliRunner, Result
 
-from memvisor._cli_agents import agent_report
+from memvisor._agent_report import agent_report
 from memvisor._cli_support import Home
 from memvisor.cli import cli
 from memvisor.events import (
