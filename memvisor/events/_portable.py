@@ -47,7 +47,7 @@ import msgspec
 
 from .._exceptions import EventDecodeError, UsageError
 from ._codec import encode_event
-from ._portable_prompts import ExportedPrompt, PromptLines, prompt_lines
+from ._portable_prompts import ExportedPrompt, PromptLines, prompt_export_lines
 from ._types import Event
 
 __all__ = [
@@ -119,7 +119,7 @@ def export_lines(
         UsageError: ``events`` is empty, mixes agents, or is not a whole log.
     """
     _check_whole_log(events)
-    parts, prompt_body = prompt_lines(prompts)
+    parts, prompt_body = prompt_export_lines(prompts)
     body = [_event_line(event) for event in events] + parts + prompt_body
     header = ExportHeader(
         format=EXPORT_FORMAT,

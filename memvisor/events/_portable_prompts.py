@@ -22,7 +22,7 @@ import msgspec
 
 from ._prompts import StoredPrompt, prompt_digest
 
-__all__ = ["ExportedPrompt", "PromptLines", "prompt_lines"]
+__all__ = ["ExportedPrompt", "PromptLines", "prompt_export_lines"]
 
 
 class ExportedPrompt(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,7 +52,7 @@ def _key(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-def prompt_lines(prompts: Sequence[ExportedPrompt]) -> tuple[list[bytes], list[bytes]]:
+def prompt_export_lines(prompts: Sequence[ExportedPrompt]) -> tuple[list[bytes], list[bytes]]:
     """The part lines and the prompt lines that carry ``prompts`` (without line breaks)."""
     parts: dict[str, bytes] = {}
     lines: list[bytes] = []
