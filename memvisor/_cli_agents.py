@@ -25,9 +25,10 @@ import click
 import msgspec
 
 from ._agent_report import AgentListing, AgentReport, agent_report, format_report
-from ._cli_session import check_name, read_agent
+from ._cli_session import read_agent
 from ._cli_support import Home, user_errors
 from ._exceptions import ConflictError, UsageError
+from ._names import check_name
 from .agent import PromptName, default_prompt, new_agent
 from .events import AgentCreated, open_sqlite_log
 from .memory import DEFAULT_BLOCK_LIMIT

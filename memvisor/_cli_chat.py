@@ -35,9 +35,10 @@ import click
 import msgspec
 
 from ._cli_send import load_tools, model_option, tool_option
-from ._cli_session import Session, agent_session, check_name, llm_settings, read_agent
+from ._cli_session import Session, agent_session, llm_settings, read_agent
 from ._cli_support import Home, user_errors
 from ._exceptions import MemvisorError
+from ._names import check_name
 from .events import (
     AssistantMessage,
     ContextCompacted,

@@ -28,9 +28,10 @@ import anyio
 import click
 import msgspec
 
-from ._cli_session import check_name
+from ._cli_session import agent_events, read_events, stored_prompts
 from ._cli_support import Home, user_errors
 from ._exceptions import ConfigError, ConflictError, EventDecodeError, UsageError
+from ._names import check_name
 from .events import (
     Difference,
     Event,
@@ -93,7 +94,7 @@ def fork(home: Home, *, name: str, at_seq: int, new_name: str) -> None:
 
 async def _fork(path: Path, name: str, at_seq: int, new_name: str) -> tuple[list[Event], int]:
     async with open_sqlite_log(path) as log:
-        events = await _read(log, name)
+        events = await agent_events(log, name)
         copies = fork_events(events, at_seq, new_name)
         await _append_new(log, copies, hint="fork it under another name")
     return copies, len(events)
@@ -175,7 +176,7 @@ def _exit_2_on_error() -> Iterator[None]:
 
 async def _read_pair(path: Path, a: str, b: str) -> tuple[list[Event], list[Event]]:
     async with open_sqlite_log(path) as log:
-        return await _read(log, a), await _read(log, b)
+        return await agent_events(log, a), await agent_events(log, b)
 
 
 def format_difference(difference: Difference, a: str, b: str) -> list[str]:
@@ -245,8 +246,7 @@ def export(home: Home, *, name: str, output: Path, with_prompts: bool) -> None:
     Archival passages (HOME/archival) are not exported: only the event log.
     """
     with user_errors():
-        _require_log(home, name)
-        events = anyio.run(_read_agent, home.log, name)
+        events = anyio.run(read_events, home, name)
         prompts, missing = anyio.run(_sent_prompts, home, events) if with_prompts else ([], 0)
         lines = export_lines(events, exported_at=time.time(), prompts=prompts)
         if str(output) == "-":
@@ -268,20 +268,14 @@ async def _sent_prompts(home: Home, events: list[Event]) -> tuple[list[ExportedP
     hashes = dict.fromkeys(
         e.prompt_hash for e in events if isinstance(e, LLMResponded) and e.prompt_hash
     )
-    if not hashes or not home.prompts.exists():
-        return [], len(hashes)
-    found = []
-    async with open_prompt_store(home.prompts) as store:
-        for prompt_hash in hashes:
-            stored = await store.get(prompt_hash)
-            if stored is not None:
-                found.append(ExportedPrompt(prompt_hash=prompt_hash, prompt=stored))
+    found: list[ExportedPrompt] = []
+    async with stored_prompts(home) as store:
+        if store is not None:
+            for prompt_hash in hashes:
+                stored = await store.get(prompt_hash)
+                if stored is not None:
+                    found.append(ExportedPrompt(prompt_hash=prompt_hash, prompt=stored))
     return found, len(hashes) - len(found)
-
-
-async def _read_agent(path: Path, name: str) -> list[Event]:
-    async with open_sqlite_log(path) as log:
-        return await _read(log, name)
 
 
 def _write_whole(path: Path, lines: Iterable[bytes]) -> None:
@@ -366,13 +360,6 @@ def _require_log(home: Home, name: str) -> None:
     """Refuse to read ``name`` where there is no log, rather than create an empty one."""
     if not home.log.exists():
         raise UsageError(f"no agent named {name!r} (no event log at {home.log})")
-
-
-async def _read(log: EventLog, name: str) -> list[Event]:
-    events = await log.read(name)
-    if not events:
-        raise UsageError(f"no agent named {name!r}")
-    return events
 
 
 async def _append_new(log: EventLog, events: list[Event], *, hint: str) -> None:

@@ -10,26 +10,21 @@ that changed (and the functions the agent was offered).
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import click
-import msgspec
 
 from ._agent_report import agent_report, format_report
-from ._cli_session import check_name, read_agent
+from ._cli_session import read_events, stored_prompts
 from ._cli_support import Home, user_errors
 from ._exceptions import UsageError
+from ._names import check_name
 from .events import (
-    AgentCreated,
     Event,
     LLMResponded,
     SqlitePromptStore,
     StoredPrompt,
-    open_prompt_store,
-    open_sqlite_log,
 )
 from .llm import ToolSchema
 from .memory import (
@@ -110,48 +105,23 @@ def replay(
 
 
 async def _fold(home: Home, name: str, until: int | None) -> tuple[list[Event], AgentState]:
-    events = await _read(home, name, until)
+    events = await read_events(home, name, until=until)
     return events, fold_all(events)
-
-
-async def _read(home: Home, name: str, until: int | None) -> list[Event]:
-    if not home.log.exists():
-        raise UsageError(f"no event log at {home.log}")
-    async with open_sqlite_log(home.log) as log:
-        events, _ = await read_agent(log, name)
-    if until is not None:
-        if until > len(events):
-            raise UsageError(f"{name!r} has {len(events)} events: --until {until} is past the end")
-        events = events[:until]
-    return events
 
 
 async def _check(
     home: Home, name: str, until: int | None, system: str | None
 ) -> tuple[list[str], bool]:
     """The check's report as lines, and whether the replay matched the log."""
-    events = await _read(home, name, until)
-    if system is not None:
-        first = events[0]
-        assert isinstance(first, AgentCreated)  # read_agent checked
-        events[0] = msgspec.structs.replace(first, system=system)
-    async with _prompts(home) as prompts:
+    events = await read_events(home, name, until=until)
+    async with stored_prompts(home) as prompts:
         tools = await _stored_tools(events, prompts)
-        report = await check_replay(events, tools=tools)
+        report = await check_replay(events, tools=tools, system=system)
         divergence = report.divergence
         sent = None
         if divergence is not None and divergence.logged_hash and prompts is not None:
             sent = await prompts.get(divergence.logged_hash)
     return _check_lines(name, report, sent, home), divergence is None
-
-
-@asynccontextmanager
-async def _prompts(home: Home) -> AsyncIterator[SqlitePromptStore | None]:
-    if not home.prompts.exists():
-        yield None
-        return
-    async with open_prompt_store(home.prompts) as prompts:
-        yield prompts
 
 
 async def _stored_tools(

@@ -12,11 +12,11 @@ from pathlib import Path
 import anyio
 import click
 
-from ._cli_session import check_name
+from ._cli_session import read_events
 from ._cli_support import Home, user_errors
 from ._exceptions import UsageError
+from ._names import check_name
 from .agent import TurnConfig
-from .events import Event, open_sqlite_log
 from .replay import render_report
 
 __all__ = ["report"]
@@ -38,22 +38,12 @@ def report(home: Home, name: str, output: Path | None) -> None:
     """
     with user_errors():
         check_name(name)
-        events = anyio.run(_read, home, name)
+        events = anyio.run(read_events, home, name)
         page = render_report(name, events, compaction=TurnConfig().compaction)
         path = output if output is not None else Path(f"{name}.html")
         _write(path, page)
     size = path.stat().st_size
     click.echo(f"wrote {path}: {len(events):,} events of {name!r}, {_size(size)}")
-
-
-async def _read(home: Home, name: str) -> list[Event]:
-    if not home.log.exists():
-        raise UsageError(f"no event log at {home.log} (run `memvisor demo` first?)")
-    async with open_sqlite_log(home.log) as log:
-        events = await log.read(name)
-    if not events:
-        raise UsageError(f"no agent named {name!r} in {home.log}")
-    return events
 
 
 def _write(path: Path, page: str) -> None:

@@ -13,14 +13,14 @@ starts, LanceDB only when the agent first touches archival memory.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
+import click
 import msgspec
 
 from ._cli_support import Home
-from ._exceptions import ConfigError, UsageError
+from ._exceptions import ConfigError, MemvisorError, UsageError
 from .actors import ActorRef, open_runtime
 from .agent import (
     AgentConfig,
@@ -33,24 +33,31 @@ from .agent import (
     spawn_agent,
 )
 from .agent._agent import Observer
-from .events import Event, EventLog, UserMessage, open_prompt_store, open_sqlite_log
+from .events import (
+    Event,
+    EventLog,
+    SqlitePromptStore,
+    UserMessage,
+    open_prompt_store,
+    open_sqlite_log,
+)
 from .llm import OpenAIClient
 from .llm._functions import FunctionSpec
 from .memory import AgentState, ArchivalStore, fold_all
 
 __all__ = [
-    "NAME_RE",
     "LLMSettings",
     "NoLLMConfigured",
     "Session",
+    "agent_events",
     "agent_session",
-    "check_name",
     "llm_server",
     "llm_settings",
     "read_agent",
+    "read_events",
+    "recording_prompts",
+    "stored_prompts",
 ]
-
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 _NO_LLM = (
     "no LLM is configured: set OPENAI_BASE_URL to an OpenAI-compatible server"
@@ -99,19 +106,30 @@ def llm_server() -> tuple[str | None, str | None]:
     return base_url, api_key
 
 
-def check_name(name: str) -> str:
-    """``name`` if it is a valid agent name.
+async def agent_events(log: EventLog, name: str, *, until: int | None = None) -> list[Event]:
+    """The agent's events, up to seq ``until`` (default: all of them).
 
     Raises:
-        UsageError: it is not 1-64 letters, digits, ``_``, ``.`` or ``-`` starting
-            with a letter or digit.
+        UsageError: there is no agent by that name, or ``until`` is past its last event.
     """
-    if not NAME_RE.fullmatch(name):
-        raise UsageError(
-            f"invalid agent name {name!r}: use 1-64 letters, digits, '_', '.' or '-',"
-            " starting with a letter or digit"
-        )
-    return name
+    events = await log.read(name, stop=None if until is None else until + 1)
+    if not events:
+        raise UsageError(f"no agent named {name!r} (create one with `memvisor agents create`)")
+    if until is not None and len(events) < until:
+        raise UsageError(f"{name!r} has {len(events)} events: --until {until} is past the end")
+    return events
+
+
+async def read_events(home: Home, name: str, *, until: int | None = None) -> list[Event]:
+    """:func:`agent_events` from ``home``'s log, which is never created here.
+
+    Raises:
+        UsageError: there is no log, no agent by that name, or ``until`` is past its end.
+    """
+    if not home.log.exists():
+        raise UsageError(f"no event log at {home.log} (run `memvisor demo` first?)")
+    async with open_sqlite_log(home.log) as log:
+        return await agent_events(log, name, until=until)
 
 
 async def read_agent(log: EventLog, name: str) -> tuple[list[Event], AgentState]:
@@ -120,10 +138,38 @@ async def read_agent(log: EventLog, name: str) -> tuple[list[Event], AgentState]
     Raises:
         UsageError: there is no agent by that name.
     """
-    events = await log.read(name)
-    if not events:
-        raise UsageError(f"no agent named {name!r} (create one with `memvisor agents create`)")
+    events = await agent_events(log, name)
     return events, fold_all(events)
+
+
+@asynccontextmanager
+async def stored_prompts(home: Home) -> AsyncIterator[SqlitePromptStore | None]:
+    """``home``'s prompt store for reading, or ``None`` where there is none (it is not
+    created here).
+
+    Raises:
+        ForeignFileError: the file is not a prompt store.
+        CorruptLogError: the file is damaged.
+    """
+    if not home.prompts.exists():
+        yield None
+        return
+    async with open_prompt_store(home.prompts) as prompts:
+        yield prompts
+
+
+@asynccontextmanager
+async def recording_prompts(home: Home) -> AsyncIterator[SqlitePromptStore | None]:
+    """``home``'s prompt store for the agents to record their prompts in; ``None``, with
+    a warning, if it cannot be opened: prompts are a debugging aid, and a damaged
+    store must not stop the agents."""
+    async with AsyncExitStack() as stack:
+        try:
+            prompts = await stack.enter_async_context(open_prompt_store(home.prompts))
+        except MemvisorError as exc:
+            click.echo(f"memvisor: warning: prompts are not recorded this time: {exc}", err=True)
+            prompts = None
+        yield prompts
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -176,7 +222,7 @@ async def agent_session(
             OpenAIClient(base_url=settings.base_url, api_key=settings.api_key) as llm,
             open_runtime() as runtime,
             lazy_archival(open_store) as archival,
-            open_prompt_store(home.prompts) as prompts,
+            recording_prompts(home) as prompts,
         ):
             ref = spawn_agent(
                 runtime,

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import msgspec
@@ -15,6 +16,8 @@ from ._home import log_path
 from .events import PROMPTS_FILENAME
 
 __all__ = ["Home", "user_errors"]
+
+E = TypeVar("E", bound=BaseException)
 
 
 class Home(msgspec.Struct, frozen=True):
@@ -46,8 +49,17 @@ def user_errors() -> Iterator[None]:
         try:
             yield
         except* MemvisorError as group:  # errors out of task groups arrive grouped
-            for exc in group.exceptions:
+            errors = _leaves(group)
+            for exc in errors:
                 click.echo(f"memvisor: error: {exc}", err=True)
-            sys.exit(max(getattr(exc, "exit_status", 1) for exc in group.exceptions))
+            sys.exit(max(getattr(exc, "exit_status", 1) for exc in errors))
     except* click.ClickException as group:  # raised inside an event loop: unwrap for click
-        raise group.exceptions[0] from None
+        raise _leaves(group)[0] from None
+
+
+def _leaves(group: BaseExceptionGroup[E]) -> list[E]:
+    """The errors in ``group`` and in the groups nested in it (task groups in task groups)."""
+    leaves: list[E] = []
+    for exc in group.exceptions:
+        leaves += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return leaves

@@ -8,8 +8,9 @@
 [[timers]]               agent, every | cron, text
 ```
 
-Unknown keys are errors (a typo never silently does nothing); every error names
-the file and the key. Relative paths are relative to the config file. Secrets
+Unknown keys are errors (a typo never silently does nothing), and every value is
+checked when the file is read, before anything is created or logged; every
+error names the file and the key. Relative paths are relative to the config file. Secrets
 are never in the file: ``secret_env``/``token_env`` name environment variables.
 """
 
@@ -17,13 +18,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, UsageError
+from ._names import check_name
+from .sources._schedule import parse_cron, parse_every
+from .sources._watch_rules import WatchSpec
 
 __all__ = [
+    "LOOPBACK",
     "AgentEntry",
     "Config",
     "ServerEntry",
@@ -35,10 +40,15 @@ __all__ = [
 ]
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+"""Hosts only this machine can reach."""
+
+
 class ServerEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
-    port: int = 8765
-    max_body: int = 1 << 20
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8765
+    """0 lets the system choose a free port."""
+    max_body: Annotated[int, msgspec.Meta(ge=1)] = 1 << 20
     """Largest request body accepted, in bytes."""
 
 
@@ -48,7 +58,7 @@ class AgentEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     human: str | None = None
     system: str | None = None
     model: str | None = None
-    context_window: int = 8192
+    context_window: Annotated[int, msgspec.Meta(ge=1024)] = 8192
     tags: tuple[str, ...] = ()
 
 
@@ -100,6 +110,27 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         token = _env(entry.token_env) if entry.token_env else None
         return (None if secret is None else secret.encode()), token
 
+    def watch_specs(self) -> list[WatchSpec]:
+        """The ``[[watch]]`` entries, as the watchers take them (paths resolved).
+
+        Raises:
+            ConfigError: an entry is not a valid watcher (the message names it).
+        """
+        specs = []
+        for i, entry in enumerate(self.watch):
+            try:
+                spec = WatchSpec(
+                    agent=entry.agent,
+                    root=self.resolve(entry.path),
+                    glob=entry.glob,
+                    debounce=entry.debounce,
+                    max_chars=entry.max_chars,
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"watch[{i}]: {exc}") from None
+            specs.append(spec)
+        return specs
+
 
 def _env(name: str) -> str:
     value = os.environ.get(name)
@@ -145,6 +176,11 @@ def load_config(path: Path) -> Config:
 
 def _check(config: Config, path: Path) -> None:
     names = [a.name for a in config.agents]
+    for i, name in enumerate(names):
+        try:
+            check_name(name)
+        except UsageError as exc:
+            raise ConfigError(f"{path}: agents[{i}]: {exc}") from None
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"{path}: agents named more than once: {', '.join(duplicates)}")
@@ -161,11 +197,35 @@ def _check(config: Config, path: Path) -> None:
                     f"{path}: {section}[{i}] names agent {agent!r}, which is not in"
                     f" [[agents]] ({', '.join(names) or 'none'})"
                 )
+    _check_webhooks(config, path)
+    _check_timers(config, path)
+    try:
+        config.watch_specs()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _check_webhooks(config: Config, path: Path) -> None:
+    seen: set[str] = set()
     for i, webhook in enumerate(config.webhooks):
+        if webhook.agent in seen:
+            raise ConfigError(
+                f"{path}: webhooks[{i}]: agent {webhook.agent!r} has a webhook already"
+                " (one [[webhooks]] entry per agent)"
+            )
+        seen.add(webhook.agent)
         if webhook.secret_env and webhook.token_env:
             raise ConfigError(f"{path}: webhooks[{i}]: give secret_env or token_env, not both")
-    from .sources._schedule import parse_cron, parse_every
+        open_door = not (webhook.secret_env or webhook.token_env)
+        if open_door and config.server.host not in LOOPBACK:
+            raise ConfigError(
+                f"{path}: webhooks[{i}] for {webhook.agent!r} has no secret_env or token_env,"
+                f" and [server] host {config.server.host!r} is reachable from other machines:"
+                " give it a secret or a token, or serve on 127.0.0.1"
+            )
 
+
+def _check_timers(config: Config, path: Path) -> None:
     for i, timer in enumerate(config.timers):
         if (timer.every is None) == (timer.cron is None):
             raise ConfigError(f"{path}: timers[{i}]: give exactly one of every and cron")

@@ -27,6 +27,7 @@ from collections.abc import Callable
 import click
 import msgspec
 
+from ._cli_session import recording_prompts
 from ._cli_support import Home
 from .actors import open_runtime
 from .agent import AgentConfig, Deliver, new_agent, spawn_agent
@@ -42,7 +43,6 @@ from .events import (
     ToolCalled,
     ToolReturned,
     UserMessage,
-    open_prompt_store,
     open_sqlite_log,
 )
 from .llm import LLMRequest, LLMResponse, ScriptedLLM, reply_with_call, reply_with_text
@@ -186,7 +186,7 @@ async def _run(home: Home, echo: Callable[[str], None]) -> DemoReport:
                 seen["compactions"] += 1
 
         answers: list[str] = []
-        async with open_prompt_store(home.prompts) as prompts, open_runtime() as runtime:
+        async with recording_prompts(home) as prompts, open_runtime() as runtime:
             agent = spawn_agent(
                 runtime,
                 name,

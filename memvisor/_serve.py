@@ -5,7 +5,8 @@ memvisor.toml ─► agents (created on first start) ─► runtime: agent + pro
                  [[webhooks]] ─► HTTP (hypercorn) ─┐
                  [[watch]]    ─► file watchers ────┼─► Inbox (HOME/inbox.sqlite3, durable,
                                                    │   deduped, bounded) ─► pump ─► agent
-                 [[timers]]   ─► timer_set events in the agent's log (re-armed on start)
+                 [[timers]]   ─► timer_set events in the agent's log (re-armed on start;
+                                 one the config no longer has is cancelled)
                  GET /agents/NAME/messages ◄── LogOutbox (the agents' replies, long-poll)
 SIGINT/SIGTERM ─► stop taking requests and file changes ─► turns in flight finish
                   (the runtime drains its mailboxes) ─► exit 0
@@ -28,9 +29,10 @@ import anyio
 import anyio.abc
 import msgspec
 
-from ._cli_session import llm_settings
+from ._cli_session import llm_settings, recording_prompts
 from ._cli_support import Home
 from ._config import AgentEntry, Config, TimerEntry
+from ._exceptions import ConfigError
 from .actors import ActorRef, open_runtime
 from .agent import (
     AgentConfig,
@@ -42,36 +44,26 @@ from .agent import (
     new_agent,
     spawn_agent,
 )
-from .events import EventLog, TimerSet, open_prompt_store, open_sqlite_log
+from .events import EventLog, TimerCancelled, TimerSet, open_sqlite_log
 from .llm import OpenAIClient
 from .memory import ArchivalStore, fold_all
-from .sources import WatchSpec, watch
+from .sources import watch
 from .sources._inbox import Inbox, LogOutbox
-from .sources._schedule import Every, next_fire, parse_cron, parse_every
+from .sources._schedule import Every, Schedule, parse_cron, parse_every
 from .sources._webhook import serve_webhooks, webhook_app
 from .sources._webhook_rules import WebhookAuth
 
 __all__ = ["INBOX_FILENAME", "serve"]
 
 INBOX_FILENAME = "inbox.sqlite3"
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-async def serve(
-    config: Config,
-    home: Home,
-    *,
-    say: Callable[[str], None],
-    task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
-    stop: anyio.Event | None = None,
-) -> None:
-    """Host ``config`` until SIGINT/SIGTERM (or ``stop``), then shut down cleanly.
-
-    Reports the server's base URL through ``task_status`` once everything listens.
+async def serve(config: Config, home: Home, *, say: Callable[[str], None]) -> None:
+    """Host ``config`` until SIGINT/SIGTERM, then shut down cleanly.
 
     Raises:
         NoLLMConfigured: no LLM server in the environment.
-        ConfigError: a secret the config names is missing.
+        ConfigError: a secret the config names is missing, or the port is taken.
     """
     models = {a.name: llm_settings(a.model, None) for a in config.agents}  # or NoLLMConfigured
     auth = {
@@ -79,11 +71,6 @@ async def serve(
         for w in config.webhooks
         for secret, token in [config.webhook_secret(w)]
     }
-    host = config.server.host
-    open_door = not auth or any(a.secret is None and a.token is None for a in auth.values())
-    if open_door and host not in _LOOPBACK:
-        say(f"no webhook auth configured for every agent: binding to 127.0.0.1, not {host}")
-        host = "127.0.0.1"
     home.path.mkdir(parents=True, exist_ok=True)
 
     def open_store() -> AbstractAsyncContextManager[ArchivalStore]:
@@ -98,8 +85,9 @@ async def serve(
         open_sqlite_log(home.path / INBOX_FILENAME) as inbox_log,
         OpenAIClient() as llm,
         lazy_archival(open_store) as archival,
+        # Closed after the runtime: the turns that finish while it stops record theirs.
+        recording_prompts(home) as prompts,
         open_runtime() as runtime,
-        open_prompt_store(home.prompts) as prompts,
     ):
         await _create_missing(log, config.agents, home, runtime.clock.now)
         outbox = LogOutbox(log, names)
@@ -117,28 +105,26 @@ async def serve(
                 directory=directory if len(names) > 1 else None,
                 prompts=prompts,
             )
-        await _arm_config_timers(log, refs, config.timers, runtime.clock.now)
+        await _sync_config_timers(log, refs, config.timers, runtime.clock.now)
         inbox = await Inbox.open(inbox_log, names, now=runtime.clock.now)
-        stopping = stop or anyio.Event()
+        stopping = anyio.Event()
         async with anyio.create_task_group() as sources:
             for name, ref in refs.items():
                 await sources.start(inbox.pump, name, ref, log)
-            for watched in config.watch:
-                spec = WatchSpec(
-                    agent=watched.agent,
-                    root=config.resolve(watched.path),
-                    glob=watched.glob,
-                    debounce=watched.debounce,
-                    max_chars=watched.max_chars,
-                )
+            for spec in config.watch_specs():
                 spec.root.mkdir(parents=True, exist_ok=True)
                 await sources.start(watch, spec, inbox)
                 say(f"watching {spec.root} ({spec.glob}) for {spec.agent}")
             app = webhook_app(inbox, outbox, auth, max_body=config.server.max_body)
             serve_http = functools.partial(serve_webhooks, shutdown_trigger=stopping.wait)
-            url = await sources.start(serve_http, app, host, config.server.port)
+            host, port = config.server.host, config.server.port
+            try:
+                url = await sources.start(serve_http, app, host, port)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                ) from None
             say(f"serving {', '.join(names)} on {url} (Ctrl-C stops)")
-            task_status.started(url)
             await _until_signal(stopping)
             say("stopping: no new events; letting the turns in flight finish")
             sources.cancel_scope.cancel()
@@ -181,43 +167,47 @@ async def _create_missing(
 
 def _timer_id(entry: TimerEntry) -> str:
     digest = hashlib.sha256(msgspec.json.encode(entry)).hexdigest()[:12]
-    return f"config-{digest}"
+    return f"{_CONFIG_TIMER}{digest}"
 
 
-async def _arm_config_timers(
+_CONFIG_TIMER = "config-"
+"""The prefix of the ids of timers that come from the config (the rest is its hash)."""
+
+
+async def _sync_config_timers(
     log: EventLog,
     refs: dict[str, ActorRef[AgentRequest, TurnReport]],
     timers: tuple[TimerEntry, ...],
     now: Callable[[], float],
 ) -> None:
-    """Log a ``timer_set`` for each config timer the agent does not have yet (the
-    agent arms it, and re-arms it at every start from its log)."""
-    for entry in timers:
-        timer_id = _timer_id(entry)
-        state = fold_all(await log.read(entry.agent))
-        if any(t.timer_id == timer_id for t in state.timers):
-            continue
-        if entry.cron is not None:
-            due = next_fire(now(), parse_cron(entry.cron))
-            timer = TimerSet(
-                agent="",
-                seq=0,
-                at=0.0,
-                timer_id=timer_id,
-                due=due,
-                cron=entry.cron,
-                text=entry.text,
-            )
-        else:
-            assert entry.every is not None  # the config checks: one of every and cron
-            schedule = Every(seconds=parse_every(entry.every))
-            timer = TimerSet(
-                agent="",
-                seq=0,
-                at=0.0,
-                timer_id=timer_id,
-                due=schedule.next_fire(now()),
-                every=schedule.seconds,
-                text=entry.text,
-            )
-        await refs[entry.agent].ask(Amend(event=timer))
+    """Make each agent's config timers those of the config: log a ``timer_set`` for
+    each new one and a ``timer_cancelled`` for each one the config no longer has
+    (edited or removed). The agent arms them, and re-arms them at every start."""
+    wanted = {_timer_id(entry): entry for entry in timers}
+    for agent, ref in refs.items():
+        state = fold_all(await log.read(agent))
+        have = {t.timer_id for t in state.timers if t.timer_id.startswith(_CONFIG_TIMER)}
+        for timer_id in sorted(have - wanted.keys()):
+            gone = TimerCancelled(agent="", seq=0, at=0.0, timer_id=timer_id)
+            await ref.ask(Amend(event=gone))
+        for timer_id, entry in wanted.items():
+            if entry.agent == agent and timer_id not in have:
+                await ref.ask(Amend(event=_config_timer(timer_id, entry, now())))
+
+
+def _config_timer(timer_id: str, entry: TimerEntry, now: float) -> TimerSet:
+    """The ``timer_set`` of a config timer (the config was checked: one of every and cron)."""
+    if entry.cron is not None:
+        schedule: Schedule = parse_cron(entry.cron)
+    else:
+        schedule = Every(seconds=parse_every(entry.every or ""))
+    return TimerSet(
+        agent="",
+        seq=0,
+        at=0.0,
+        timer_id=timer_id,
+        due=schedule.next_fire(now),
+        cron=entry.cron,
+        every=schedule.seconds if isinstance(schedule, Every) else None,
+        text=entry.text,
+    )

@@ -138,3 +138,14 @@ def test_system_without_check_is_a_usage_error(tmp_path: Path) -> None:
 def _events(home: list[str]) -> list[dict[str, object]]:
     output = CliRunner().invoke(cli, [*home, "log", "demo", "--json"]).output
     return [json.loads(line) for line in output.splitlines()]
+
+
+def test_a_damaged_prompt_store_does_not_stop_the_agents(tmp_path: Path) -> None:
+    (tmp_path / "prompts.sqlite3").write_bytes(b"not a database, not anything")
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "demo"])
+    assert result.exit_code == 0, result.output
+    assert "warning: prompts are not recorded this time" in result.output
+    assert "the fact was recovered from recall" in result.output
+    checked = CliRunner().invoke(cli, ["--home", str(tmp_path), "replay", "demo", "--check"])
+    assert checked.exit_code == 1  # reading it is refused in one line, not a traceback
+    assert "not a memvisor prompt store" in checked.output

@@ -35,6 +35,27 @@ def test_the_example_config_loads_as_written() -> None:
             "not both",
         ),
         ("[server", "is not valid TOML"),
+        ("[server]\nport = 70000", "Expected `int` <= 65535 - at `$.server.port`"),
+        ("[server]\nmax_body = 0", "Expected `int` >= 1 - at `$.server.max_body`"),
+        ("[[agents]]\nname = 'a'\ncontext_window = 10", "`int` >= 1024 - at `$.agents[0]"),
+        ("[[agents]]\nname = 'a/b'", "agents[0]: invalid agent name 'a/b'"),
+        (
+            "[[agents]]\nname = 'a'\n[[webhooks]]\nagent = 'a'\nsecret_env = 'S'"
+            "\n[[webhooks]]\nagent = 'a'",
+            "webhooks[1]: agent 'a' has a webhook already",
+        ),
+        (
+            "[server]\nhost = '0.0.0.0'\n[[agents]]\nname = 'a'\n[[webhooks]]\nagent = 'a'",
+            "webhooks[0] for 'a' has no secret_env or token_env",
+        ),
+        (
+            "[[agents]]\nname = 'a'\n[[watch]]\nagent = 'a'\npath = '.'\ndebounce = -1",
+            "watch[0]: debounce must be a positive number",
+        ),
+        (
+            "[[agents]]\nname = 'a'\n[[watch]]\nagent = 'a'\npath = '.'\nmax_chars = 0",
+            "watch[0]: max_chars must be at least 1",
+        ),
     ],
 )
 def test_a_bad_config_is_a_config_error_naming_the_key(
@@ -69,3 +90,18 @@ def test_a_bad_schedule_is_named(tmp_path: Path, timer: str, message: str) -> No
     path.write_text(f"[[agents]]\nname = 'a'\n[[timers]]\nagent = 'a'\ntext = 't'\n{timer}")
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(path)
+
+
+def test_a_webhook_without_auth_is_fine_on_loopback(tmp_path: Path) -> None:
+    path = tmp_path / "memvisor.toml"
+    path.write_text("[[agents]]\nname = 'a'\n[[webhooks]]\nagent = 'a'")
+    assert load_config(path).webhooks[0].secret_env is None
+
+
+def test_the_watch_specs_are_resolved_against_the_config_file(tmp_path: Path) -> None:
+    (spec,) = load_config(EXAMPLE).watch_specs()
+    assert (spec.agent, spec.root, spec.glob) == (
+        "support",
+        EXAMPLE.parent.resolve() / "inbox",
+        "*.txt",
+    )

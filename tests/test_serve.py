@@ -20,9 +20,13 @@ from memvisor.events import (
     AgentCreated,
     AgentMessage,
     AssistantMessage,
+    Event,
     ExternalEvent,
+    TimerCancelled,
+    TimerSet,
     open_sqlite_log,
 )
+from memvisor.memory import fold_all
 from memvisor.sources import webhook_signature
 
 from .llm.fake_openai import Answer, FakeOpenAI, fake_openai, function_call
@@ -72,8 +76,8 @@ def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def events_of(home: Path, agent: str) -> list[object]:
-    async def read() -> list[object]:
+def events_of(home: Path, agent: str) -> list[Event]:
+    async def read() -> list[Event]:
         async with open_sqlite_log(home / "events.sqlite3") as log:
             return list(await log.read(agent))
 
@@ -194,6 +198,49 @@ def test_serve_takes_webhooks_files_and_timers_and_stops_cleanly(
     events = events_of(home, "support")
     assert sum(isinstance(e, AgentCreated) for e in events) == 1
     assert sum(type(e).__name__ == "TimerSet" for e in events) == 1
+
+
+def test_a_timer_edited_in_the_config_replaces_the_old_one(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    port = free_port()
+    config = tmp_path / "memvisor.toml"
+    config.write_text(CONFIG.format(port=port))
+    home = tmp_path / "home"
+    stop(start(tmp_path, server, port))
+    config.write_text(CONFIG.format(port=port).replace('every = "1h"', 'cron = "0 9 * * *"'))
+    stop(start(tmp_path, server, port))
+    events = events_of(home, "support")
+    (first, second) = [e for e in events if isinstance(e, TimerSet)]
+    (cancelled,) = [e for e in events if isinstance(e, TimerCancelled)]
+    assert cancelled.timer_id == first.timer_id != second.timer_id
+    assert (first.every, second.cron) == (3600.0, "0 9 * * *")
+    assert [t.timer_id for t in fold_all(events).timers] == [second.timer_id]
+
+
+def test_a_port_in_use_is_one_line_naming_it(tmp_path: Path, server: FakeOpenAI) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "memvisor.toml").write_text(CONFIG.format(port=port))
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": server.base_url,
+            "SUPPORT_WEBHOOK_SECRET": SECRET,
+            "MEMVISOR_HOME": str(tmp_path / "home"),
+        }
+        result = subprocess.run(
+            [str(MEMVISOR), "serve", "--config", str(tmp_path / "memvisor.toml")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_serve_without_an_llm_says_how_to_configure_one(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ from ..llm._types import LLMRequest
 from ..memory._archival_model import ArchivalStore
 from ..memory._compaction import Evict, compaction_event, evicted_messages
 from ..memory._state import AgentState, fold
-from ._alarms import Alarms
+from ._alarms import Alarms, check_timer
 from ._builtins import BUILTIN_FUNCTIONS
 from ._processor import Completed, Failed, LLMCall, LLMOutcome, Overflowed
 from ._summary import fallback_summary, summary_request
@@ -147,9 +147,18 @@ Amendment = ContextRewound | SourceAttached | TimerSet | TimerCancelled
 
 class Amend(msgspec.Struct, frozen=True, kw_only=True):
     """Log ``event`` for the agent (through its actor, its log's only writer), with no
-    turn: rewind its context, attach a source, arm or disarm a timer."""
+    turn: rewind its context, attach a source, arm or disarm a timer.
+
+    Raises:
+        ConfigError: a ``timer_set`` whose cron expression or interval is unusable
+            (refused here, before anything is logged).
+    """
 
     event: Amendment
+
+    def __post_init__(self) -> None:
+        if isinstance(self.event, TimerSet):
+            check_timer(self.event)
 
 
 AgentRequest = Deliver | Amend

@@ -13,20 +13,28 @@ The log says which timers exist (the folded state's ``timers``); this class
 only holds the runtime's handles for them.
 
 Invariants: a timer id is armed at most once (arming it again replaces it);
-nothing here decides whether a timer exists, only when it fires.
+nothing here decides whether a timer exists, only when it fires. An interval
+timer fires on its grid (``due + k * every``): a restart neither shifts it nor
+repeats a firing it missed. A timer whose schedule cannot be read (a log
+written by hand) is not armed, with a warning, rather than crashing its agent
+at every start; :func:`check_timer` refuses one before it is logged.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from .._exceptions import ConfigError
 from ..actors import ActorRef, Runtime, Timer
 from ..events import Event, TimerCancelled, TimerFired, TimerSet
 from ..memory._state import AgentState
-from ..sources._schedule import next_fire, parse_cron
+from ..sources._schedule import Every, Schedule, parse_cron
 
-__all__ = ["Alarms"]
+__all__ = ["Alarms", "check_timer"]
+
+_log = logging.getLogger("memvisor.agent.timers")
 
 M = TypeVar("M")
 R = TypeVar("R")
@@ -73,14 +81,19 @@ class Alarms(Generic[M, R]):
                 text=timer.text,
             )
         )
+        try:
+            schedule = check_timer(timer)
+        except ConfigError as exc:
+            _log.warning("timer %r of %s is not armed: %s", timer.timer_id, agent.name, exc)
+            return
         now = runtime.clock.now()
-        if timer.cron is not None:
-            handle = runtime.call_at(next_fire(now, parse_cron(timer.cron)), agent, fire)
-        elif timer.every is None:
+        if schedule is None:
             handle = runtime.call_at(timer.due, agent, fire)
+        elif isinstance(schedule, Every):
+            first = timer.due if timer.due >= now else schedule.next_fire(now)
+            handle = runtime.call_every(schedule.seconds, agent, fire, first=first - now)
         else:
-            first = max(0.0, timer.due - now)
-            handle = runtime.call_every(timer.every, agent, fire, first=first)
+            handle = runtime.call_at(schedule.next_fire(now), agent, fire)
         self._handles[timer.timer_id] = handle
 
     def disarm(self, timer_id: str) -> None:
@@ -94,3 +107,16 @@ class Alarms(Generic[M, R]):
         for handle in self._handles.values():
             handle.cancel()
         self._handles.clear()
+
+
+def check_timer(timer: TimerSet) -> Schedule | None:
+    """The schedule of a repeating timer (``None`` for a one-off).
+
+    Raises:
+        ConfigError: its cron expression or interval cannot be used.
+    """
+    if timer.cron is not None:
+        return parse_cron(timer.cron)
+    if timer.every is not None:
+        return Every(seconds=timer.every, anchor=timer.due)
+    return None

@@ -20,7 +20,8 @@ any failure is an :class:`EventDecodeError` whose message starts with
 ``line N:``, the first line at fault):
 
 * line 1 is a header of this format and a version this module reads;
-* every other line is one valid event of the header's agent, ``seq`` 1, 2, 3 …
+* every other line is one valid event of the header's agent, ``seq`` 1, 2, 3 …,
+  the first an ``agent_created``
   without gaps, exactly as many as the header promises, each one the log can
   store (finite ``at``, integers that fit, valid UTF-8 text);
 * the prompt lines after them, if any, are as many as the header says and valid
@@ -46,9 +47,9 @@ from typing import Final, Literal
 import msgspec
 
 from .._exceptions import EventDecodeError, UsageError
-from ._codec import encode_event
+from ._codec import encode_event, event_type
 from ._portable_prompts import ExportedPrompt, PromptLines, prompt_export_lines
-from ._types import Event
+from ._types import AgentCreated, Event
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -299,8 +300,8 @@ def _parse_header(numbered: tuple[int, bytes]) -> ExportHeader:
 def _parse_event(number: int, line: bytes, header: ExportHeader, seq: int) -> Event:
     """The event on line ``number``, which should be event ``seq`` of ``header.agent``."""
     event = _decode_line(number, line)
-    if seq > header.events:
-        raise _at(number, f"event {seq} is one more than the {header.events} the header promises")
+    if seq == 1 and not isinstance(event, AgentCreated):
+        raise _at(number, f"an agent's log begins with agent_created, not {event_type(event)}")
     if event.agent != header.agent:
         raise _at(
             number,

@@ -138,6 +138,7 @@ async def check_replay(
     *,
     tools: tuple[ToolSchema, ...] | None = None,
     config: TurnConfig = TurnConfig(),  # noqa: B008 (frozen)
+    system: str | None = None,
 ) -> CheckReport:
     """Replay ``events`` (one agent's log, from its first event) through the agent's
     logic and report the first divergence, if any.
@@ -148,6 +149,7 @@ async def check_replay(
             compaction decisions); default: the built-ins, with the messaging
             functions if the log shows any message between agents.
         config: The turn's limits and compaction thresholds to check against.
+        system: A system prompt to check against instead of the logged one.
 
     Raises:
         UsageError: the log does not begin with ``agent_created``.
@@ -155,6 +157,8 @@ async def check_replay(
     events = list(events)
     if not events or not isinstance(events[0], AgentCreated):
         raise UsageError("a log to check must begin with its agent_created event")
+    if system is not None:
+        events[0] = msgspec.structs.replace(events[0], system=system)
     checker = _Checker(tools if tools is not None else _default_tools(events), config)
     for event in events:
         divergence = await checker.feed(event)

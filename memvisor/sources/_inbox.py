@@ -129,8 +129,10 @@ class Inbox:
         stamped = msgspec.structs.replace(event, agent=agent, seq=seq, at=self._now(), inbox=seq)
         try:
             await self._log.append([stamped])
-        except BaseException:
-            if event.key is not None:
+        except BaseException as exc:
+            # A failed append frees its key; a cancelled one may still commit (a log
+            # does not withdraw a queued append), so its key stays taken.
+            if event.key is not None and isinstance(exc, Exception):
                 box.keys.pop(event.key, None)
             box.stale = True
             raise

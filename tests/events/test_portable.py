@@ -43,8 +43,10 @@ def as_log(events: list[Event], agent: str = "sam") -> list[Event]:
     ]
 
 
-logs = st.lists(any_event(), min_size=1, max_size=6).map(as_log)
-"""Whole logs of one agent, every event type and field drawn."""
+logs = st.tuples(event_of(AgentCreated), st.lists(any_event(), max_size=5)).map(
+    lambda drawn: as_log([drawn[0], *drawn[1]])
+)
+"""Whole logs of one agent (its agent_created first), every event type and field drawn."""
 
 
 def exported(events: list[Event]) -> list[bytes]:
@@ -293,6 +295,12 @@ def test_an_extra_event_is_refused_at_its_line() -> None:
     lines = exported(a_log())
     extra = msgspec.json.encode(UserMessage(agent="sam", seq=5, at=T0, text="more")) + b"\n"
     assert "one line more than the header promises (4 events" in refused_at([*lines, extra], 6)
+
+
+def test_a_log_that_does_not_begin_with_its_agent_is_refused() -> None:
+    headless = as_log(a_log()[1:])
+    lines = list(export_lines(headless, exported_at=T0))
+    assert "begins with agent_created, not user_message" in refused_at(lines, 2)
 
 
 def test_a_blank_line_inside_the_file_is_refused_at_its_number() -> None:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 
+from memvisor import LogError
 from memvisor.actors import open_runtime
 from memvisor.agent import spawn_agent
 from memvisor.events import (
     AgentCreated,
     AssistantMessage,
+    Event,
     EventLog,
     ExternalEvent,
     MemoryEventLog,
@@ -147,3 +149,43 @@ async def test_events_that_waited_are_taken_in_one_turn() -> None:
     assert [e.inbox for e in logged] == list(range(1, 11))
     steps = [e for e in await agent_log.read("desk") if type(e).__name__ == "LLMResponded"]
     assert len(steps) == 1  # the ten events share one turn
+
+
+class _Hanging(MemoryEventLog):
+    """A log whose appends are written, then wait (a commit whose caller went away)."""
+
+    hang = True
+
+    async def append(self, events: Sequence[Event]) -> None:
+        await super().append(events)
+        if self.hang:
+            await anyio.sleep_forever()
+
+
+class _Failing(MemoryEventLog):
+    """A log that refuses the next append."""
+
+    fail = True
+
+    async def append(self, events: Sequence[Event]) -> None:
+        if self.fail:
+            self.fail = False
+            raise LogError("disk full")
+        await super().append(events)
+
+
+async def test_a_cancelled_delivery_keeps_its_key_and_a_failed_one_frees_it() -> None:
+    hanging = _Hanging()
+    inbox = await Inbox.open(hanging, ["desk"], now=lambda: 0.0)
+    with anyio.move_on_after(0.1):
+        await inbox.deliver("desk", event("ticket", key="k1"))  # cancelled after the write
+    hanging.hang = False
+    assert isinstance(await inbox.deliver("desk", event("ticket", key="k1")), Duplicate)
+    assert len(await hanging.read("desk")) == 1
+
+    failing = _Failing()
+    inbox = await Inbox.open(failing, ["desk"], now=lambda: 0.0)
+    with pytest.raises(LogError):
+        await inbox.deliver("desk", event("ticket", key="k1"))
+    assert isinstance(await inbox.deliver("desk", event("ticket", key="k1")), Accepted)
+    assert len(await failing.read("desk")) == 1
