@@ -234,7 +234,7 @@ class _Repl:
 
     def context(self, arg: str) -> None:
         _, state = self.state()
-        usage = context_usage(state)
+        usage = context_usage(state, schema_tokens=self.session.schema_tokens)
         reported = usage.last_prompt_tokens
         self.view.say(
             f"~{usage.total:,} of {usage.context_window:,} tokens ({usage.fraction:.0%})"

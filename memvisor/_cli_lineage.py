@@ -50,7 +50,7 @@ from .events import (
 )
 from .memory._messages import format_time
 
-__all__ = ["diff", "export", "fork", "fork_notes", "format_difference", "import_"]
+__all__ = ["diff", "export", "fork", "import_"]
 
 _VALUE_WIDTH = 160
 """Characters of a field's value shown by ``diff`` for a field both events share."""

@@ -20,6 +20,7 @@ from ._cli_session import read_events, stored_prompts
 from ._cli_support import Home, user_errors
 from ._exceptions import UsageError
 from ._names import check_name
+from .agent import tools_tokens
 from .events import (
     Event,
     LLMResponded,
@@ -40,6 +41,7 @@ from .replay import (
     check_replay,
     decode_prompt,
     decode_tools,
+    offered_tools,
     prompt_diff,
     prompt_lines,
 )
@@ -94,7 +96,7 @@ def replay(
     for line in format_report(agent_report(name, events, state)):
         click.echo(line)
     click.echo("")
-    usage = context_usage(state)
+    usage = context_usage(state, schema_tokens=tools_tokens(offered_tools(events)))
     click.echo(f"context window at seq {state.last_seq}: ~{usage.total:,} tokens")
     for part in usage.parts:
         label = part.label if part.messages is None else f"{part.label} ({part.messages})"

@@ -16,7 +16,6 @@ from ._cli_session import read_events
 from ._cli_support import Home, user_errors
 from ._exceptions import UsageError
 from ._names import check_name
-from .agent import TurnConfig
 from .replay import render_report
 
 __all__ = ["report"]
@@ -39,7 +38,7 @@ def report(home: Home, name: str, output: Path | None) -> None:
     with user_errors():
         check_name(name)
         events = anyio.run(read_events, home, name)
-        page = render_report(name, events, compaction=TurnConfig().compaction)
+        page = render_report(name, events)
         path = output if output is not None else Path(f"{name}.html")
         _write(path, page)
     size = path.stat().st_size

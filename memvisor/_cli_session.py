@@ -29,8 +29,10 @@ from .agent import (
     Amendment,
     Deliver,
     TurnReport,
+    builtin_registry,
     lazy_archival,
     spawn_agent,
+    tools_tokens,
 )
 from .agent._agent import Observer
 from .events import (
@@ -178,6 +180,8 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     agent: ActorRef[AgentRequest, TurnReport]
     log: EventLog
+    schema_tokens: int
+    """What the agent's function definitions add to every request (estimated tokens)."""
 
     async def send(self, text: str) -> TurnReport:
         """Deliver a user message and wait for the turn to end."""
@@ -235,4 +239,5 @@ async def agent_session(
                 observe=observe,
                 prompts=prompts,
             )
-            yield Session(name=name, agent=ref, log=log)
+            schemas = builtin_registry(tools).tool_schemas()
+            yield Session(name=name, agent=ref, log=log, schema_tokens=tools_tokens(schemas))

@@ -173,7 +173,6 @@ async def _run(home: Home, echo: Callable[[str], None]) -> DemoReport:
         name = next(n for n in _names() if n not in existing)
         await log.append([_created(name, home)])
         llm = ScriptedLLM(_policy)
-        seen: dict[str, float] = {"compactions": 0}
 
         def observe(event: Event) -> None:
             if isinstance(event, AssistantMessage) and event.to is None:
@@ -182,8 +181,6 @@ async def _run(home: Home, echo: Callable[[str], None]) -> DemoReport:
             line = _memory_line(event)
             if line:
                 echo(click.style(f"   {line}", dim=True))
-            if isinstance(event, ContextCompacted):
-                seen["compactions"] += 1
 
         answers: list[str] = []
         async with recording_prompts(home) as prompts, open_runtime() as runtime:
@@ -207,7 +204,7 @@ async def _run(home: Home, echo: Callable[[str], None]) -> DemoReport:
     return DemoReport(
         agent=name,
         events=len(events),
-        compactions=int(seen["compactions"]),
+        compactions=sum(isinstance(e, ContextCompacted) for e in events),
         recovered=searched and bool(answers) and _CODE in answers[-1],
     )
 

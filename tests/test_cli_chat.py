@@ -22,6 +22,7 @@ import trio
 from click.testing import CliRunner, Result
 
 from memvisor._cli_support import Home
+from memvisor.agent import builtin_registry, tools_tokens
 from memvisor.cli import cli
 from memvisor.events import (
     AssistantMessage,
@@ -213,7 +214,8 @@ def test_memory_shows_each_block_with_its_size(home: Path, server: FakeOpenAI) -
 def test_context_breaks_the_window_down_and_adds_up(home: Path, server: FakeOpenAI) -> None:
     result = chat(home, server, "Hi there", "/context")
     assert result.exit_code == 0, result.output
-    usage = context_usage(fold_all(read_log(home)))
+    schemas = tools_tokens(builtin_registry().tool_schemas())  # what every request carries
+    usage = context_usage(fold_all(read_log(home)), schema_tokens=schemas)
     out = result.stdout.splitlines()
     start = next(i for i, line in enumerate(out) if line.startswith("~"))
     assert out[start] == (

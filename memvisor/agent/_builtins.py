@@ -57,6 +57,7 @@ from ..llm._functions import FunctionRegistry, FunctionSpec, function_spec
 from ..memory._archival_format import format_archival_page
 from ..memory._archival_model import Passage
 from ..memory._core import (
+    ARCHIVAL_INSERT,
     CORE_APPEND,
     CORE_REPLACE,
     EditOutcome,
@@ -66,7 +67,6 @@ from ..memory._core import (
 )
 from ..memory._messages import format_time
 from ..memory._recall import day_bounds, format_recall_page
-from ..memory._state import ARCHIVAL_INSERT
 from ._toolkit import Directory, ToolContext, ToolError, ToolResult
 from ._tools import on_loop
 

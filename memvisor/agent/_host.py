@@ -169,11 +169,6 @@ class LazyArchival:
         self._ready = anyio.Event()
         self._closed = anyio.Event()
 
-    @property
-    def opened(self) -> bool:
-        """Whether the store was opened."""
-        return self._store is not None
-
     async def __call__(self) -> ArchivalStore:
         if not self._started:
             if self._closed.is_set():

@@ -138,7 +138,7 @@ class Step(msgspec.Struct, frozen=True, kw_only=True):
 
     request: LLMRequest
     prompt_hash: str
-    parts: tuple[bytes, ...] = ()
+    parts: tuple[bytes, ...]
     """The messages' canonical JSON, which ``prompt_hash`` is the hash of (for the
     prompt store)."""
 

@@ -15,11 +15,11 @@ every part is defined once, before use; every prompt names defined parts, and
 its parts hash to its ``prompt`` (so a damaged or edited prompt is refused).
 """
 
-import hashlib
 from collections.abc import Sequence
 
 import msgspec
 
+from ._prompt_format import blob_digest
 from ._prompts import StoredPrompt, prompt_digest
 
 __all__ = ["ExportedPrompt", "PromptLines", "prompt_export_lines"]
@@ -49,7 +49,7 @@ _prompt_decoder = msgspec.json.Decoder(_PromptLine)
 
 
 def _key(body: bytes) -> str:
-    return hashlib.blake2b(body, digest_size=16).hexdigest()
+    return blob_digest(body).hex()
 
 
 def prompt_export_lines(prompts: Sequence[ExportedPrompt]) -> tuple[list[bytes], list[bytes]]:

@@ -46,6 +46,7 @@ from ._context import CompiledPrompt as CompiledPrompt
 from ._context import compile_context as compile_context
 from ._context import compile_prompt as compile_prompt
 from ._context import prompt_hash as prompt_hash
+from ._core import ARCHIVAL_INSERT as ARCHIVAL_INSERT
 from ._core import DEFAULT_BLOCK_LIMIT as DEFAULT_BLOCK_LIMIT
 from ._core import Block as Block
 from ._core import CoreMemory as CoreMemory
@@ -73,7 +74,6 @@ from ._sources import SkippedFile as SkippedFile
 from ._sources import chunk_text as chunk_text
 from ._sources import load_source as load_source
 from ._sources import source_owner as source_owner
-from ._state import ARCHIVAL_INSERT as ARCHIVAL_INSERT
 from ._state import AgentState as AgentState
 from ._state import QueuedMessage as QueuedMessage
 from ._state import fold as fold

@@ -27,10 +27,9 @@ Invariants:
   price any eviction without compiling again.
 """
 
-import hashlib
-
 import msgspec
 
+from ..events import prompt_digest
 from ._core import CORE_APPEND, CORE_REPLACE, CORE_REWRITE, Block
 from ._messages import ChatMessage, placeholder_result
 from ._state import AgentState, pair_results
@@ -88,10 +87,9 @@ def compile_prompt(state: AgentState, *, archival_count: int) -> CompiledPrompt:
         _encoder.encode(system),
         *(encoded or _encoder.encode(message) for message, encoded in ordered),
     )
-    digest = hashlib.sha256(b"[" + b",".join(parts) + b"]").hexdigest()
     return CompiledPrompt(
         messages=(system, *(message for message, _ in ordered)),
-        prompt_hash="sha256:" + digest,
+        prompt_hash=prompt_digest(parts),
         parts=parts,
     )
 
@@ -123,7 +121,7 @@ def _system_message(state: AgentState, archival_count: int) -> ChatMessage:
 
 def prompt_hash(messages: tuple[ChatMessage, ...]) -> str:
     """A stable hash of ``messages``: ``"sha256:<hex>"`` of their canonical JSON."""
-    return "sha256:" + hashlib.sha256(_encoder.encode(messages)).hexdigest()
+    return prompt_digest([_encoder.encode(message) for message in messages])
 
 
 def system_text(state: AgentState, *, archival_count: int, summary: str | None) -> str:

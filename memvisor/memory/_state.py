@@ -70,7 +70,7 @@ from ..events import (
     UserMessage,
 )
 from ..events._recall import message_of
-from ._core import CoreMemory, apply_edit
+from ._core import ARCHIVAL_INSERT, CoreMemory, apply_edit
 from ._messages import (
     ChatMessage,
     orphan_result,
@@ -80,11 +80,10 @@ from ._messages import (
 )
 from ._tokens import message_tokens
 
-__all__ = ["ARCHIVAL_INSERT", "AgentState", "QueuedMessage", "fold", "fold_all", "pair_results"]
+__all__ = ["AgentState", "QueuedMessage", "fold", "fold_all", "pair_results"]
 
 _json = msgspec.json.Encoder()
 
-ARCHIVAL_INSERT = "archival_memory_insert"
 """The function whose successful results each add one passage to archival memory."""
 
 

@@ -5,8 +5,9 @@
  the queue        user messages │ external events │ timers │ agent messages │ system alerts
                   assistant (thoughts and calls) │ function results
  formatting       message overheads, reply priming, section separators
+ function schemas what the request's function definitions cost (given by the caller)
  ─────────────────────────────────────────────────────────────────────────────────────────
- total            == compile_context(state, archival_count=…).estimated_tokens
+ total            == compile_context(state, archival_count=…).estimated_tokens + schemas
 ```
 
 Invariants:
@@ -15,7 +16,8 @@ Invariants:
 * The parts add up to the total exactly: what the sections do not account for on
   their own (the system message's overhead, the separators between its sections,
   the reply priming) is the ``formatting`` part, so the breakdown never disagrees
-  with the estimate the compaction planner uses.
+  with the estimate the compaction planner uses, given the same schema tokens
+  (``plan_compaction(fixed_tokens=…)``).
 * A message counts under the kind of what it reads as: a ``user``-role message is
   classed by the ``type`` of its JSON body (``user_message``, ``system_alert`` …),
   an assistant message with the placeholders of its unanswered calls.
@@ -85,13 +87,17 @@ class _Kind(msgspec.Struct, frozen=True):
 _kind_decoder = msgspec.json.Decoder(_Kind)
 
 
-def context_usage(state: AgentState, *, archival_count: int | None = None) -> ContextUsage:
+def context_usage(
+    state: AgentState, *, archival_count: int | None = None, schema_tokens: int = 0
+) -> ContextUsage:
     """What fills ``state``'s context window now.
 
     Args:
         state: The agent's folded state.
         archival_count: Passages shown in the memory statistics (default: the
             state's own ``archival_count``, as the agent shows them).
+        schema_tokens: What the function definitions sent with every request cost
+            (``memvisor.agent.tools_tokens`` of the agent's functions).
     """
     count = state.archival_count if archival_count is None else archival_count
     total = compile_context(state, archival_count=count).estimated_tokens
@@ -114,9 +120,10 @@ def context_usage(state: AgentState, *, archival_count: int | None = None) -> Co
     for label in _ordered(tokens):
         parts.append(UsagePart(label=label, tokens=tokens[label], messages=messages[label]))
     parts.append(UsagePart(label="formatting", tokens=total - sum(p.tokens for p in parts)))
+    parts.append(UsagePart(label="function schemas", tokens=schema_tokens))
     return ContextUsage(
         parts=tuple(p for p in parts if p.tokens or p.label in ("system prompt", "core memory")),
-        total=total,
+        total=total + schema_tokens,
         context_window=state.context_window,
         last_prompt_tokens=state.last_prompt_tokens,
     )

@@ -5,6 +5,7 @@ from ._check import RERUN_FUNCTIONS as RERUN_FUNCTIONS
 from ._check import CheckReport as CheckReport
 from ._check import Divergence as Divergence
 from ._check import check_replay as check_replay
+from ._check import offered_tools as offered_tools
 from ._describe import describe_action as describe_action
 from ._describe import describe_difference as describe_difference
 from ._describe import describe_event as describe_event
@@ -39,6 +40,7 @@ __all__ = [
     "describe_action",
     "describe_difference",
     "describe_event",
+    "offered_tools",
     "prompt_diff",
     "prompt_lines",
     "render_report",

@@ -83,7 +83,7 @@ from ..memory._messages import ChatMessage
 from ..memory._state import AgentState, fold
 from ._describe import describe_action, describe_difference, describe_event, short_hash
 
-__all__ = ["RERUN_FUNCTIONS", "CheckReport", "Divergence", "check_replay"]
+__all__ = ["RERUN_FUNCTIONS", "CheckReport", "Divergence", "check_replay", "offered_tools"]
 
 RERUN_FUNCTIONS = frozenset(
     {"send_message", "pause_heartbeats", "core_memory_append", "core_memory_replace", "set_timer"}
@@ -159,7 +159,7 @@ async def check_replay(
         raise UsageError("a log to check must begin with its agent_created event")
     if system is not None:
         events[0] = msgspec.structs.replace(events[0], system=system)
-    checker = _Checker(tools if tools is not None else _default_tools(events), config)
+    checker = _Checker(tools if tools is not None else offered_tools(events), config)
     for event in events:
         divergence = await checker.feed(event)
         if divergence is not None:
@@ -167,7 +167,9 @@ async def check_replay(
     return checker.report(checker.finish())
 
 
-def _default_tools(events: Sequence[Event]) -> tuple[ToolSchema, ...]:
+def offered_tools(events: Sequence[Event]) -> tuple[ToolSchema, ...]:
+    """The built-in functions an agent was offered, as its log tells: with the
+    messaging functions if it ever sent or received a message of another agent."""
     messaging = any(
         isinstance(e, AgentMessage) or (isinstance(e, AssistantMessage) and e.to is not None)
         for e in events

@@ -44,9 +44,10 @@ from memvisor.memory._archival_model import (
     PassageHit,
     SearchMode,
 )
+from memvisor.memory._core import ARCHIVAL_INSERT
 from memvisor.memory._messages import format_time
 from memvisor.memory._recall import format_recall_page
-from memvisor.memory._state import ARCHIVAL_INSERT, AgentState, fold_all
+from memvisor.memory._state import AgentState, fold_all
 
 AGENT = "ada"
 T0 = datetime(2025, 1, 1, tzinfo=UTC).timestamp()

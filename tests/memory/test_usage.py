@@ -17,6 +17,7 @@ from memvisor.events import (
     ToolReturned,
     UserMessage,
 )
+from memvisor.memory._compaction import CompactionConfig, NoCompaction, plan_compaction
 from memvisor.memory._context import compile_context
 from memvisor.memory._state import fold_all
 from memvisor.memory._tokens import estimate_text
@@ -129,3 +130,15 @@ def test_the_parts_always_add_up_to_the_compiled_estimate(events: list[Event]) -
     assert all(p.tokens > 0 for p in usage.parts if p.label != "system prompt")
     assert sum(p.messages or 0 for p in usage.parts) == len(state.queue)
     assert usage.last_prompt_tokens == state.last_prompt_tokens
+
+
+def test_with_the_same_schema_tokens_the_total_is_what_compaction_plans_with() -> None:
+    state = fold_all(_log())
+    usage = context_usage(state, schema_tokens=1500)
+    assert usage.parts[-1].label == "function schemas"
+    assert usage.parts[-1].tokens == 1500
+    assert usage.total == compile_context(state, archival_count=0).estimated_tokens + 1500
+    # The planner, given the same fixed cost, plans with exactly that estimate.
+    plan = plan_compaction(state, CompactionConfig(), archival_count=0, fixed_tokens=1500)
+    assert isinstance(plan, NoCompaction)
+    assert plan.prompt_tokens == usage.total
