@@ -9,6 +9,7 @@ MemvisorError
 ├── LLMAPIError                the LLM server failed or refused (after any retries)
 │   └── ContextOverflowError   the prompt does not fit the model's context window
 ├── ModelBehaviorError         the model emitted bad tool JSON or called an unknown tool
+├── ToolError                  a function failed; its message is what the model reads
 ├── LogError                   the event log refused or failed an operation
 │   ├── ConflictError          an append did not continue the agent's sequence
 │   ├── CorruptLogError        a stored event is damaged; nothing was rewritten

@@ -23,6 +23,9 @@ compaction never runs; the model reports the prompt's tokens (bytes / 4), as
 servers do. A history of N messages is N/2 exchanges: a user message
 of about 200 characters and a reply of about 200 (``llm_responded``,
 ``tool_called``, ``assistant_message``, ``tool_returned``).
+The ``recall_10000`` run (``recall_2000`` with ``--quick``) starts instead from
+10,000 messages of history of which the oldest were compacted out, about 20
+left in the context window: it shows the cost follows the window, not recall.
 
 Targets (the agent's issue): p50 overhead < 2 ms in-process and < 5 ms via HTTP
 at 600 messages, not growing with history; ``memvisor send`` under 1 s.
